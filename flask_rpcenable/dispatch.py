@@ -1,0 +1,323 @@
+"""The call pipeline: look up, authenticate, check, call, time, record.
+
+The dispatcher knows nothing of XML or HTTP: it takes a method name and a
+list of parameters and returns a result or raises :class:`Fault`. Every call,
+including each ``system.multicall`` sub-call, produces exactly one
+:class:`CallRecord` handed to the recorders (the database log, for example)
+and the blinker signals of :mod:`flask_rpcenable.signals`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from flask import current_app
+
+from . import signals
+from .faults import (
+    APPLICATION_ERROR,
+    APPLICATION_ERROR_MESSAGE,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    Fault,
+)
+from .registry import Procedure, Registry
+from .signature import V1_AUTH_PARAMS
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+REDACTED = "***"
+
+
+@dataclass
+class AuthResult:
+    """What an authenticator hands back for a verified call."""
+
+    user: Any
+    username: str
+    #: The parameters left for the function once the auth ones are taken off.
+    params: list[Any]
+
+
+@dataclass
+class CallContext:
+    """What the transport knows about the request a call came in."""
+
+    version: int | None
+    protocol: str = "xmlrpc"
+    remote_addr: str | None = None
+    request_size: int | None = None
+    http_method: str = "POST"
+    path: str = "/"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: The raw (decompressed) body, for signatures that cover it.
+    body: bytes = b""
+    #: Set when the request was authenticated as a whole, before parsing
+    #: (scheme v2: a signed ``Authorization`` header).
+    verified: AuthResult | None = None
+
+
+@dataclass
+class CallRecord:
+    """Everything known about one finished call, for logs and signals."""
+
+    method: str
+    version: int | None
+    protocol: str
+    params: list[Any]
+    started_at: datetime.datetime
+    remote_addr: str | None = None
+    request_size: int | None = None
+    username: str | None = None
+    result: Any = None
+    fault_code: int | None = None
+    fault_string: str | None = None
+    traceback: str | None = None
+    duration_ms: float = 0.0
+    #: Position inside a ``system.multicall``; ``None`` for a top-level call.
+    multicall_index: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.fault_code is None
+
+
+class Authenticator(Protocol):
+    """The interface the auth component implements."""
+
+    #: Names of the leading wire parameters, shown by ``system.methodSignature``.
+    signature_prefix: Sequence[str]
+    #: A sentence appended to ``system.methodHelp`` of guarded methods.
+    help_text: str
+
+    def verify_request(self, ctx: CallContext) -> AuthResult | None:
+        """Check request-level credentials on the raw body, before parsing.
+
+        Returns ``None`` when the request carries none; raises :class:`Fault`
+        when they are present and wrong.
+        """
+
+    def authenticate(self, procedure: Procedure, params: list[Any], ctx: CallContext) -> AuthResult:
+        """Verify a call; raise :class:`Fault` (401-406) when it fails."""
+
+    def redact(self, params: list[Any], ctx: CallContext) -> list[Any]:
+        """The parameters as they may be logged (auth arguments replaced)."""
+
+
+Recorder = Callable[[CallRecord], None]
+
+
+class Dispatcher:
+    """Runs calls for one app and one :class:`RPCEnable` object."""
+
+    def __init__(self, registry: Registry, settings: Settings) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.recorders: list[Recorder] = []
+        self.authenticator: Authenticator | None = None
+        self._system: dict[str, Callable[[CallContext, list[Any]], Any]] = {
+            "system.listMethods": self._list_methods,
+            "system.methodHelp": self._method_help,
+            "system.methodSignature": self._method_signature,
+            "system.multicall": self._multicall,
+        }
+
+    # -- the pipeline --------------------------------------------------------
+
+    def call(
+        self,
+        ctx: CallContext,
+        method: str,
+        params: list[Any],
+        *,
+        multicall_index: int | None = None,
+    ) -> Any:
+        """Run one call and record it; return the result or raise :class:`Fault`."""
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        record = CallRecord(
+            method=method,
+            version=ctx.version,
+            protocol=ctx.protocol,
+            params=params,
+            started_at=datetime.datetime.now(datetime.timezone.utc),
+            remote_addr=ctx.remote_addr,
+            request_size=ctx.request_size if multicall_index is None else None,
+            multicall_index=multicall_index,
+        )
+        start = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            record.result = self._run(ctx, method, params, record, app)
+            return record.result
+        except Fault as fault:
+            error = fault
+            record.fault_code, record.fault_string = fault.faultCode, str(fault.faultString)
+            raise
+        except Exception as exc:
+            error = exc
+            record.traceback = traceback.format_exc()
+            app.logger.error(
+                "RPC method %r raised an exception", method, exc_info=exc
+            )
+            record.fault_code, record.fault_string = APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE
+            raise Fault(APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE) from None
+        finally:
+            record.duration_ms = (time.perf_counter() - start) * 1000.0
+            self._finish(app, record, error)
+
+    def _run(
+        self, ctx: CallContext, method: str, params: list[Any], record: CallRecord, app: Any
+    ) -> Any:
+        system = self._system.get(method)
+        if system is not None:
+            signals.call_started.send(app, method=method, version=ctx.version, params=params)
+            return system(ctx, params)
+        procedure = self.registry.get(method, ctx.version)
+        if procedure is None:
+            raise Fault(METHOD_NOT_FOUND, f"Method not found: {method!r}")
+        args: list[Any]
+        if procedure.requires_auth:
+            if self.authenticator is None:
+                record.params = [REDACTED] * min(len(params), len(V1_AUTH_PARAMS))
+                raise Fault(INTERNAL_ERROR, "Internal error: authentication is not set up")
+            record.params = self.authenticator.redact(params, ctx)
+            verified = self.authenticator.authenticate(procedure, params, ctx)
+            record.username = verified.username
+            args = [verified.user, *procedure.checker.bind(method, verified.params)]
+        else:
+            args = procedure.checker.bind(method, params)
+        signals.call_started.send(app, method=method, version=ctx.version, params=record.params)
+        if procedure.is_async:
+            return app.ensure_sync(procedure.func)(*args)
+        return procedure.func(*args)
+
+    def _finish(self, app: Any, record: CallRecord, error: BaseException | None) -> None:
+        duration = record.duration_ms / 1000.0
+        common = {"method": record.method, "version": record.version, "params": record.params}
+        if error is None:
+            signals.call_finished.send(app, result=record.result, duration=duration, **common)
+        else:
+            signals.call_failed.send(app, exception=error, duration=duration, **common)
+        for recorder in self.recorders:
+            try:
+                recorder(record)
+            except Exception:  # a broken log never fails the call
+                app.logger.exception("recording the RPC call %r failed", record.method)
+
+    def record_rejected(self, ctx: CallContext, fault: Fault) -> None:
+        """Record a request refused before a method name was known.
+
+        Such requests (not well-formed XML, a failed scheme-v2 signature)
+        are recorded under the method name ``"-"``, so that nothing that
+        reached the endpoint goes unlogged.
+        """
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        record = CallRecord(
+            method="-",
+            version=ctx.version,
+            protocol=ctx.protocol,
+            params=[],
+            started_at=datetime.datetime.now(datetime.timezone.utc),
+            remote_addr=ctx.remote_addr,
+            request_size=ctx.request_size,
+            fault_code=fault.faultCode,
+            fault_string=str(fault.faultString),
+        )
+        self._finish(app, record, fault)
+
+    # -- system.* ------------------------------------------------------------
+
+    def _lookup(self, ctx: CallContext, params: list[Any], what: str) -> Procedure | None:
+        if len(params) != 1 or not isinstance(params[0], str):
+            raise Fault(INVALID_PARAMS, f"system.{what}(name: str): expected one method name")
+        name = params[0]
+        if name in self._system:
+            return None
+        procedure = self.registry.get(name, ctx.version)
+        if procedure is None:
+            raise Fault(METHOD_NOT_FOUND, f"Method not found: {name!r}")
+        return procedure
+
+    def _list_methods(self, ctx: CallContext, params: list[Any]) -> list[str]:
+        if params:
+            raise Fault(INVALID_PARAMS, "system.listMethods(): expected no parameters")
+        names = [p.name for p in self.registry.methods(ctx.version)]
+        return sorted([*names, *self._system])
+
+    def _method_help(self, ctx: CallContext, params: list[Any]) -> str:
+        procedure = self._lookup(ctx, params, "methodHelp")
+        if procedure is None:
+            return _SYSTEM_HELP[params[0]]
+        text = procedure.doc
+        if procedure.requires_auth and self.authenticator is not None:
+            text = f"{text}\n\n{self.authenticator.help_text}".strip()
+        return text
+
+    def _method_signature(self, ctx: CallContext, params: list[Any]) -> list[list[str]]:
+        procedure = self._lookup(ctx, params, "methodSignature")
+        if procedure is None:
+            return _SYSTEM_SIGNATURES[params[0]]
+        prefix: Sequence[str] = ()
+        if procedure.requires_auth and self.authenticator is not None:
+            prefix = self.authenticator.signature_prefix
+        return procedure.checker.signatures(prefix)
+
+    def _multicall(self, ctx: CallContext, params: list[Any]) -> list[Any]:
+        if len(params) != 1 or not isinstance(params[0], list):
+            raise Fault(INVALID_PARAMS, "system.multicall(calls: array): expected one array")
+        calls = params[0]
+        limit = self.settings.max_multicall
+        if len(calls) > limit:
+            raise Fault(
+                INVALID_PARAMS, f"system.multicall: at most {limit} calls per request"
+            )
+        results: list[Any] = []
+        for index, call in enumerate(calls):
+            try:
+                if (
+                    not isinstance(call, dict)
+                    or not isinstance(call.get("methodName"), str)
+                    or not isinstance(call.get("params", []), list)
+                ):
+                    raise Fault(
+                        INVALID_REQUEST,
+                        "each multicall entry is a struct with 'methodName' and 'params'",
+                    )
+                name = call["methodName"]
+                if name == "system.multicall":
+                    raise Fault(INVALID_REQUEST, "system.multicall cannot be nested")
+                results.append(
+                    [self.call(ctx, name, call.get("params", []), multicall_index=index)]
+                )
+            except Fault as fault:
+                results.append({"faultCode": fault.faultCode, "faultString": fault.faultString})
+        return results
+
+
+_SYSTEM_HELP = {
+    "system.listMethods": "Return the names of the methods of this namespace.",
+    "system.methodHelp": "Return the documentation of a method.",
+    "system.methodSignature": (
+        "Return the signatures of a method: lists of the return type followed by the "
+        "parameter types."
+    ),
+    "system.multicall": (
+        "Run several calls in one request. Takes an array of structs with 'methodName' and "
+        "'params'; returns an array with [result] for each success and a fault struct for "
+        "each failure, in order. Calls cannot be nested."
+    ),
+}
+_SYSTEM_SIGNATURES = {
+    "system.listMethods": [["array"]],
+    "system.methodHelp": [["string", "string"]],
+    "system.methodSignature": [["array", "string"]],
+    "system.multicall": [["array", "array"]],
+}

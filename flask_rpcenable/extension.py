@@ -1,0 +1,252 @@
+"""The :class:`RPCEnable` Flask extension."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from flask import Blueprint, Flask
+
+from .dispatch import Dispatcher
+from .registry import REGISTERED_ATTR, Registry
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from flask_caching import Cache
+    from flask_sqlalchemy import SQLAlchemy
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Optional parts that plug into ``init_app``, in order. Each module has an
+#: ``init_app(app, state)`` function.
+COMPONENTS = (
+    "flask_rpcenable.calllog",
+    "flask_rpcenable.auth",
+    "flask_rpcenable.background",
+    "flask_rpcenable.client",
+    "flask_rpcenable.admin",
+)
+
+EXTENSION_KEY = "rpcenable"
+
+
+@dataclass
+class RPCState:
+    """What one :class:`RPCEnable` keeps per app, in ``app.extensions``."""
+
+    rpc: RPCEnable
+    app: Flask
+    settings: Settings
+    dispatcher: Dispatcher
+    db: SQLAlchemy
+    cache: Cache | None
+    blueprint_name: str
+    #: Whether this object owns the app's shared parts (admin, CLI, logging).
+    primary: bool
+    #: Models defined on ``db`` by the components (``IncomingCall`` ...).
+    models: SimpleNamespace = field(default_factory=SimpleNamespace)
+    #: Callables that add views to the Flask-Admin instance.
+    admin_views: list[Callable[[Any], None]] = field(default_factory=list)
+    #: Room for components to keep their own per-app objects.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RPCEnable:
+    """Expose registered functions over XML-RPC on a Flask app.
+
+    :param app: the app to set up now; or call :meth:`init_app` later.
+    :param db: the app's :class:`~flask_sqlalchemy.SQLAlchemy` object, used
+        for the call log, API users and job records. Without one, the app's
+        own Flask-SQLAlchemy object is used if it has one, otherwise an
+        embedded SQLite database in the instance folder.
+    :param cache: a :class:`~flask_caching.Cache` shared by all workers, for
+        replay protection. Without one, the ``RPCENABLE_CACHE_*`` settings
+        configure one.
+    :param url_prefix: where the endpoint lives; overrides
+        ``RPCENABLE_URL_PREFIX``. Give two objects different prefixes to run a
+        public and an internal API on one app.
+    :param name: the blueprint name; defaults to ``"rpcenable"`` and must
+        differ between two objects on one app.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        db: SQLAlchemy | None = None,
+        cache: Cache | None = None,
+        url_prefix: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.registry = Registry()
+        self._db = db
+        self._cache = cache
+        self._url_prefix = url_prefix
+        self.name = name or "rpcenable"
+        if app is not None:
+            self.init_app(app)
+
+    # -- setup ---------------------------------------------------------------
+
+    def init_app(
+        self,
+        app: Flask,
+        *,
+        db: SQLAlchemy | None = None,
+        cache: Cache | None = None,
+    ) -> None:
+        """Register the endpoint, the components and the CLI on ``app``.
+
+        :raises RuntimeError: when this object is already set up on ``app``,
+            when another object uses the same blueprint name, or on an
+            invalid setting.
+        """
+        states: dict[RPCEnable, RPCState] = app.extensions.setdefault(EXTENSION_KEY, {})
+        if self in states:
+            raise RuntimeError(
+                "This RPCEnable object is already set up on this app; call init_app once per app."
+            )
+        if any(state.blueprint_name == self.name for state in states.values()):
+            raise RuntimeError(
+                f"Another RPCEnable object on this app is named {self.name!r}: give the second "
+                "one RPCEnable(name=..., url_prefix=...)."
+            )
+        settings = Settings.from_app(app, url_prefix=self._url_prefix)
+        if any(s.settings.url_prefix == settings.url_prefix for s in states.values()):
+            raise RuntimeError(
+                f"Another RPCEnable object on this app already serves {settings.url_prefix!r}."
+            )
+        state = RPCState(
+            rpc=self,
+            app=app,
+            settings=settings,
+            dispatcher=Dispatcher(self.registry, settings),
+            db=_resolve_db(app, db or self._db),
+            cache=cache or self._cache,
+            blueprint_name=self.name,
+            primary=not states,
+        )
+        states[self] = state
+        from .views import make_blueprint
+
+        blueprint = make_blueprint(self, state)
+        app.register_blueprint(blueprint, url_prefix=settings.url_prefix)
+        _exempt_from_csrf(app, blueprint)
+        for module_name in COMPONENTS:
+            importlib.import_module(module_name).init_app(app, state)
+        if state.primary:
+            from .cli import rpc_cli
+
+            app.cli.add_command(rpc_cli)
+
+    # -- registration --------------------------------------------------------
+
+    @overload
+    def register(self, func: F, /) -> F: ...
+
+    @overload
+    def register(
+        self, func: None = None, /, *, name: str | None = None, version: int | None = None
+    ) -> Callable[[F], F]: ...
+
+    def register(
+        self,
+        func: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        version: int | None = None,
+    ) -> Any:
+        """Expose a function, bare (``@rpc.register``) or called.
+
+        :param name: the method name on the wire (dotted, e.g. ``"math.add"``);
+            defaults to the function's name.
+        :param version: expose it only at ``<prefix>/v<version>/``; ``None``
+            puts it in the default namespace at ``<prefix>/``.
+        :returns: the function itself, unchanged and still callable.
+        :raises ValueError: if the name is taken in that namespace.
+        """
+
+        def decorator(f: F) -> F:
+            self.registry.add(f, name=name, version=version)
+            try:
+                setattr(f, REGISTERED_ATTR, True)
+            except (AttributeError, TypeError):  # builtins and the like
+                pass
+            return f
+
+        return decorator if func is None else decorator(func)
+
+    def auth(self, func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        """Require authentication for a function; see :mod:`flask_rpcenable.auth`.
+
+        Put it *below* ``@rpc.register``. The function receives the API user
+        as its first argument.
+        """
+        from .auth import mark_auth
+
+        def decorator(f: F) -> F:
+            if getattr(f, REGISTERED_ATTR, False):
+                raise TypeError(
+                    f"{f.__qualname__} is already registered: put @rpc.auth below @rpc.register"
+                )
+            return mark_auth(f, **options)
+
+        return decorator if func is None else decorator(func)
+
+    # -- access --------------------------------------------------------------
+
+    def state(self, app: Flask) -> RPCState:
+        """This object's state on ``app``.
+
+        :raises RuntimeError: if :meth:`init_app` was not called for ``app``.
+        """
+        try:
+            return app.extensions[EXTENSION_KEY][self]
+        except KeyError:
+            raise RuntimeError(
+                "This RPCEnable object is not set up on this app: call rpc.init_app(app)."
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"<RPCEnable {self.name!r}>"
+
+
+def _resolve_db(app: Flask, db: SQLAlchemy | None) -> SQLAlchemy:
+    """The given db, the app's own Flask-SQLAlchemy object, or an embedded one."""
+    if db is not None:
+        if "sqlalchemy" not in app.extensions:
+            raise RuntimeError(
+                "RPCEnable(db=db) needs db.init_app(app) to be called before rpc.init_app(app)."
+            )
+        return db
+    existing = app.extensions.get("sqlalchemy")
+    if existing is not None:
+        return existing
+    for state in app.extensions.get(EXTENSION_KEY, {}).values():
+        return state.db
+    from flask_sqlalchemy import SQLAlchemy
+
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.setdefault("SQLALCHEMY_DATABASE_URI", "sqlite:///rpcenable.sqlite")
+    embedded = SQLAlchemy()
+    embedded.init_app(app)
+    return embedded
+
+
+def _exempt_from_csrf(app: Flask, blueprint: Blueprint) -> None:
+    """Keep Flask-WTF's CSRFProtect off the RPC endpoint, whenever it is set up."""
+
+    def exempt() -> None:
+        csrf = app.extensions.get("csrf")
+        if csrf is not None and blueprint.name not in getattr(csrf, "_exempt_blueprints", ()):
+            csrf.exempt(blueprint)
+
+    exempt()
+    # CSRFProtect set up after us: its hook runs after this one.
+    app.before_request(exempt)
+

@@ -1,0 +1,30 @@
+"""Blinker signals sent around every call.
+
+Connect to them to feed metrics, error trackers or an audit log::
+
+    from flask_rpcenable import signals
+
+    @signals.call_failed.connect_via(app)
+    def report(sender, method, params, exception, duration, **extra):
+        sentry_sdk.capture_exception(exception)
+
+Every signal is sent with the Flask app as sender and these keyword
+arguments: ``method`` (the name called), ``version`` (``None`` for the default
+namespace), ``params`` (the positional parameters, with authentication
+arguments replaced by ``"***"``). ``call_finished`` adds ``result`` and
+``duration`` (seconds); ``call_failed`` adds ``exception`` (the original
+exception or the :class:`~xmlrpc.client.Fault`) and ``duration``.
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+#: Sent before a method runs (after the request was decoded).
+call_started = _signals.signal("rpcenable.call-started")
+#: Sent after a method returned a result.
+call_finished = _signals.signal("rpcenable.call-finished")
+#: Sent after a call ended in a fault or an exception.
+call_failed = _signals.signal("rpcenable.call-failed")

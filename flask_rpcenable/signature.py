@@ -1,0 +1,208 @@
+"""Checking call parameters against a function's signature and type hints.
+
+The checker turns a list of XML-RPC values into positional arguments or
+raises fault -32602 naming the method and its signature. Type hints that map
+to XML-RPC types are enforced; anything else is passed through unchecked.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .faults import INVALID_PARAMS, Fault
+
+#: XML-RPC type names used by ``system.methodSignature``.
+_XMLRPC_TYPE_NAMES: dict[Any, str] = {
+    bool: "boolean",
+    int: "int",
+    float: "double",
+    str: "string",
+    bytes: "base64",
+    bytearray: "base64",
+    datetime.datetime: "dateTime.iso8601",
+    list: "array",
+    tuple: "array",
+    dict: "struct",
+    type(None): "nil",
+}
+
+#: The four leading parameters of authentication scheme v1.
+V1_AUTH_PARAMS = ("nonce", "timestamp", "username", "signature")
+
+_NoneType = type(None)
+
+
+def _xmlrpc_type_name(annotation: Any) -> str:
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return "undef"
+    origin = typing.get_origin(annotation) or annotation
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not _NoneType]
+        if len(members) == 1:
+            return _xmlrpc_type_name(members[0])
+        return "undef"
+    return _XMLRPC_TYPE_NAMES.get(origin, "undef")
+
+
+def _accepts(annotation: Any, value: Any) -> tuple[bool, Any]:
+    """Whether ``value`` fits ``annotation``; returns the value to pass on.
+
+    ``int`` is accepted where ``float`` is annotated (and converted), a
+    ``bool`` is never taken for an ``int``, ``list`` and ``tuple`` are both
+    arrays. Unknown annotations accept anything.
+    """
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return True, value
+    origin = typing.get_origin(annotation) or annotation
+    if origin in (typing.Union, types.UnionType):
+        for member in typing.get_args(annotation):
+            ok, converted = _accepts(member, value)
+            if ok:
+                return True, converted
+        return False, value
+    if annotation is None or origin is _NoneType:
+        return value is None, value
+    if origin is float:
+        if isinstance(value, float):
+            return True, value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return True, float(value)
+        return False, value
+    if origin is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if origin is bool:
+        return isinstance(value, bool), value
+    if origin in (list, tuple, Sequence):
+        if isinstance(value, (list, tuple)):
+            return True, (tuple(value) if origin is tuple else value)
+        return False, value
+    if origin in (bytes, bytearray):
+        return isinstance(value, (bytes, bytearray)), value
+    if origin in (str, dict, datetime.datetime):
+        return isinstance(value, origin), value
+    return True, value
+
+
+@dataclass(frozen=True)
+class ParamChecker:
+    """Binds wire parameters to a function's positional parameters."""
+
+    display: str
+    names: tuple[str, ...]
+    annotations: tuple[Any, ...]
+    required: int
+    var_positional: Any
+    has_var_positional: bool
+    return_annotation: Any
+
+    def bind(self, method: str, params: Sequence[Any]) -> list[Any]:
+        """Check ``params`` and return the arguments to call with.
+
+        :raises Fault: -32602 when the count or a type does not match.
+        """
+        count = len(params)
+        if count < self.required or (count > len(self.names) and not self.has_var_positional):
+            raise Fault(
+                INVALID_PARAMS,
+                f"{method}{self.display}: expected {self._arity()} parameters, got {count}",
+            )
+        args = list(params)
+        for index, value in enumerate(args):
+            if index < len(self.names):
+                name, annotation = self.names[index], self.annotations[index]
+            else:
+                name, annotation = "*args", self.var_positional
+            ok, converted = _accepts(annotation, value)
+            if not ok:
+                raise Fault(
+                    INVALID_PARAMS,
+                    f"{method}{self.display}: parameter {name!r} expects "
+                    f"{_xmlrpc_type_name(annotation)}, got {_describe(value)}",
+                )
+            args[index] = converted
+        return args
+
+    def _arity(self) -> str:
+        if self.has_var_positional:
+            return f"at least {self.required}"
+        if self.required == len(self.names):
+            return str(self.required)
+        return f"{self.required} to {len(self.names)}"
+
+    def signatures(self, auth_prefix: Sequence[str] = ()) -> list[list[str]]:
+        """XML-RPC signatures: ``[return type, param types...]`` per arity."""
+        returns = _xmlrpc_type_name(self.return_annotation)
+        params = [_xmlrpc_type_name(a) for a in self.annotations]
+        prefix = ["string"] * len(auth_prefix)
+        return [
+            [returns, *prefix, *params[:arity]]
+            for arity in range(self.required, len(params) + 1)
+        ]
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return _XMLRPC_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def build_checker(func: Callable[..., Any], *, skip_first: bool = False) -> ParamChecker:
+    """Read ``func``'s signature once, for fast checks at call time.
+
+    :param skip_first: leave out the first parameter (the API user that
+        ``@rpc.auth`` passes in).
+    :raises TypeError: if the function takes keyword-only parameters without
+        defaults (XML-RPC passes parameters by position only).
+    """
+    signature = inspect.signature(func)
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # unresolvable forward references: fall back to raw annotations
+        hints = {}
+    parameters = list(signature.parameters.values())
+    if skip_first:
+        if not parameters or parameters[0].kind not in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        ):
+            raise TypeError(
+                f"{func.__qualname__}: an authenticated function takes the API user "
+                "as its first positional parameter"
+            )
+        parameters = parameters[1:]
+    names: list[str] = []
+    annotations: list[Any] = []
+    required = 0
+    var_positional: Any = inspect.Parameter.empty
+    has_var = False
+    for p in parameters:
+        annotation = hints.get(p.name, p.annotation)
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+            annotations.append(annotation)
+            if p.default is inspect.Parameter.empty:
+                required = len(names)
+        elif p.kind is inspect.Parameter.VAR_POSITIONAL:
+            has_var = True
+            var_positional = annotation
+        elif p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty:
+            raise TypeError(
+                f"{func.__qualname__}: keyword-only parameter {p.name!r} has no default; "
+                "XML-RPC passes parameters by position only"
+            )
+    shown = signature.replace(parameters=parameters)
+    return ParamChecker(
+        display=str(shown),
+        names=tuple(names),
+        annotations=tuple(annotations),
+        required=required,
+        var_positional=var_positional,
+        has_var_positional=has_var,
+        return_annotation=hints.get("return", signature.return_annotation),
+    )

@@ -1,0 +1,157 @@
+"""The HTTP side: transport checks, then the codec, then the dispatcher.
+
+Only transport problems become HTTP errors (404 unknown version, 405 wrong
+method, 413 too large, 415 unsupported content encoding); everything else is
+an XML-RPC response with status 200.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+
+from .dispatch import CallContext
+from .faults import Fault
+from .xmlrpc import decode_request, encode_fault, encode_response
+
+if TYPE_CHECKING:
+    from .extension import RPCEnable, RPCState
+
+#: Clients that read ``<i8>``: Python's xmlrpc.client and Apache XML-RPC.
+_I8_CLIENTS = re.compile(r"^(Python-xmlrpc/|Apache XML RPC)")
+_CHUNK = 64 * 1024
+
+
+def make_blueprint(rpc: RPCEnable, state: RPCState) -> Blueprint:
+    """The blueprint serving ``<prefix>/`` and ``<prefix>/v<N>/`` for one app."""
+    blueprint = Blueprint(state.blueprint_name, __name__, template_folder="templates")
+    settings = state.settings
+    dispatcher = state.dispatcher
+    content_type = f"text/xml; charset={settings.encoding}"
+
+    def endpoint(version: int | None) -> Response | str:
+        if not rpc.registry.has_version(version):
+            abort(404)
+        if request.method == "GET":
+            if not settings.browsable:
+                abort(405, valid_methods=["POST"])
+            return _method_page(rpc, state, version)
+        body = _read_body(settings.max_request_size)
+        ctx = CallContext(
+            version=version,
+            protocol="xmlrpc",
+            remote_addr=request.remote_addr,
+            request_size=len(body),
+            http_method=request.method,
+            path=request.script_root + request.path,
+            headers=request.headers,
+            body=body,
+        )
+        try:
+            if dispatcher.authenticator is not None:
+                ctx.verified = dispatcher.authenticator.verify_request(ctx)
+            call = decode_request(
+                body, allow_none=settings.allow_none, max_depth=settings.max_depth
+            )
+        except Fault as fault:
+            dispatcher.record_rejected(ctx, fault)
+            return Response(encode_fault(fault, encoding=settings.encoding), 200,
+                            content_type=content_type)
+        try:
+            use_i8 = settings.i8 == "always" or (
+                settings.i8 == "auto"
+                and (call.used_i8 or bool(_I8_CLIENTS.match(request.user_agent.string)))
+            )
+            result = dispatcher.call(ctx, call.method, call.params)
+            payload = encode_response(
+                result, allow_none=settings.allow_none, encoding=settings.encoding, use_i8=use_i8
+            )
+        except Fault as fault:
+            payload = encode_fault(fault, encoding=settings.encoding)
+        return Response(payload, 200, content_type=content_type)
+
+    methods = ["GET", "POST"]
+    blueprint.add_url_rule("/", "endpoint", endpoint, methods=methods, defaults={"version": None})
+    blueprint.add_url_rule("/v<int:version>/", "endpoint", endpoint, methods=methods)
+    return blueprint
+
+
+def _read_body(limit: int) -> bytes:
+    """Read the request body, refusing more than ``limit`` bytes (HTTP 413).
+
+    A gzip or deflate body is decompressed with the same cap on its
+    decompressed size, so a compression bomb is refused without a memory
+    spike. Any other content encoding is HTTP 415.
+    """
+    length = request.content_length
+    if length is not None and length > limit:
+        abort(413)
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    stream = request.stream
+    if encoding in ("", "identity"):
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            abort(413)
+        return body
+    if encoding in ("gzip", "x-gzip"):
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        inflater = zlib.decompressobj()
+    else:
+        abort(415)
+    parts: list[bytes] = []
+    size = read = 0
+    try:
+        while True:
+            chunk = inflater.unconsumed_tail or stream.read(_CHUNK)
+            if not chunk:
+                break
+            if not inflater.unconsumed_tail:
+                read += len(chunk)
+                if read > limit:
+                    abort(413)
+            part = inflater.decompress(chunk, limit + 1 - size)
+            size += len(part)
+            if size > limit:
+                abort(413)
+            parts.append(part)
+            if inflater.eof:
+                break
+    except zlib.error:
+        abort(400, "The request body is not valid compressed data.")
+    if not inflater.eof:
+        abort(400, "The compressed request body is truncated.")
+    return b"".join(parts)
+
+
+def _method_page(rpc: RPCEnable, state: RPCState, version: int | None) -> str:
+    dispatcher = state.dispatcher
+    procedures = rpc.registry.methods(version)
+    authenticator = dispatcher.authenticator
+    methods = []
+    for procedure in procedures:
+        prefix = authenticator.signature_prefix if (
+            procedure.requires_auth and authenticator is not None
+        ) else ()
+        methods.append(
+            {
+                "name": procedure.name,
+                "signature": procedure.checker.display,
+                "xmlrpc_signatures": procedure.checker.signatures(prefix),
+                "doc": procedure.doc,
+                "auth": procedure.requires_auth,
+                "auth_params": ", ".join(prefix),
+            }
+        )
+    return render_template(
+        "rpcenable/methods.html",
+        methods=methods,
+        version=version,
+        versions=rpc.registry.versions(),
+        endpoint_url=request.base_url,
+        app_name=current_app.name,
+        blueprint=state.blueprint_name,
+    )

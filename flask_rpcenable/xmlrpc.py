@@ -1,0 +1,291 @@
+"""A safe, fast XML-RPC codec: bytes to (method, params) and back.
+
+It knows nothing of Flask. Requests are parsed with the C-accelerated
+:mod:`xml.etree.ElementTree` after a cheap scan that refuses document type
+declarations (and so every entity declaration, internal or external) before
+the parser sees them; the standard library is not patched, so other code in
+the process keeps its own :mod:`xmlrpc.client` behaviour.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from xmlrpc.client import Binary, DateTime, Marshaller
+
+from .faults import INTERNAL_ERROR, INVALID_REQUEST, NOT_WELL_FORMED, Fault, RequestError
+
+__all__ = ["DecodedRequest", "decode_request", "encode_fault", "encode_response"]
+
+I4_MIN, I4_MAX = -(2**31), 2**31 - 1
+I8_MIN, I8_MAX = -(2**63), 2**63 - 1
+
+#: Encodings a request may declare. All are ASCII-compatible, which is what
+#: makes the byte scan for declarations sound.
+SAFE_ENCODINGS = frozenset(
+    {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1",
+     "iso-8859-15", "windows-1252", "cp1252"}
+)
+_XML_DECL_RE = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_METHOD_NAME_RE = re.compile(r"^[A-Za-z0-9_.:/]{1,255}$")
+
+
+@dataclass(frozen=True)
+class DecodedRequest:
+    """A decoded ``methodCall``."""
+
+    method: str
+    params: list[Any]
+    #: Whether the request itself used ``<i8>``, a sign the client reads it.
+    used_i8: bool = False
+
+
+class _Decoder:
+    """Turns ``<value>`` elements into Python values, with a depth cap."""
+
+    __slots__ = ("allow_none", "max_depth", "used_i8", "_scalars")
+
+    def __init__(self, *, allow_none: bool, max_depth: int) -> None:
+        self.allow_none = allow_none
+        self.max_depth = max_depth
+        self.used_i8 = False
+        self._scalars: dict[str, Callable[[str], Any]] = {
+            "int": _parse_int,
+            "i4": _parse_int,
+            "string": str,
+            "double": _parse_double,
+            "boolean": _parse_bool,
+            "dateTime.iso8601": _parse_datetime,
+            "base64": _parse_base64,
+        }
+
+    def value(self, element: ET.Element, depth: int) -> Any:
+        if depth > self.max_depth:
+            raise RequestError(
+                INVALID_REQUEST, f"values are nested deeper than {self.max_depth} levels"
+            )
+        children = list(element)
+        if not children:
+            return element.text or ""
+        if len(children) != 1 or (element.text and element.text.strip()):
+            raise RequestError(INVALID_REQUEST, "a <value> holds exactly one typed element")
+        typed = children[0]
+        tag = typed.tag
+        if tag[0] == "{":  # namespaced extension types such as ex:i8, ex:nil
+            tag = tag.rpartition("}")[2]
+        scalar = self._scalars.get(tag)
+        if scalar is not None:
+            if len(typed):
+                raise RequestError(INVALID_REQUEST, f"<{tag}> cannot contain elements")
+            try:
+                return scalar(typed.text or "")
+            except (ValueError, binascii.Error) as exc:
+                raise RequestError(INVALID_REQUEST, f"invalid <{tag}> value") from exc
+        if tag == "i8":
+            self.used_i8 = True
+            try:
+                number = _parse_int(typed.text or "", I8_MIN, I8_MAX)
+            except ValueError as exc:
+                raise RequestError(INVALID_REQUEST, "invalid <i8> value") from exc
+            return number
+        if tag == "array":
+            data = typed.find("data")
+            if data is None or len(typed) != 1:
+                raise RequestError(INVALID_REQUEST, "an <array> holds exactly one <data>")
+            items = []
+            for item in data:
+                if item.tag != "value":
+                    raise RequestError(INVALID_REQUEST, "<data> holds only <value> elements")
+                items.append(self.value(item, depth + 1))
+            return items
+        if tag == "struct":
+            result = {}
+            for member in typed:
+                name = member.find("name")
+                value = member.find("value")
+                if member.tag != "member" or name is None or value is None or len(member) != 2:
+                    raise RequestError(
+                        INVALID_REQUEST, "a <struct> holds <member> elements of <name> and <value>"
+                    )
+                result[name.text or ""] = self.value(value, depth + 1)
+            return result
+        if tag == "nil":
+            if not self.allow_none:
+                raise RequestError(INVALID_REQUEST, "<nil/> is not accepted by this server")
+            return None
+        raise RequestError(INVALID_REQUEST, f"unknown XML-RPC type <{tag}>")
+
+
+def _parse_int(text: str, low: int = I4_MIN, high: int = I4_MAX) -> int:
+    text = text.strip()
+    if not text or len(text) > 21:
+        raise ValueError(text)
+    number = int(text, 10)
+    if not low <= number <= high:
+        raise ValueError(text)
+    return number
+
+
+def _parse_double(text: str) -> float:
+    text = text.strip()
+    if len(text) > 400:
+        raise ValueError("too long")
+    return float(text)
+
+
+def _parse_bool(text: str) -> bool:
+    text = text.strip()
+    if text in ("1", "true"):
+        return True
+    if text in ("0", "false"):
+        return False
+    raise ValueError(text)
+
+
+_DATETIME_FORMATS = ("%Y%m%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y%m%dT%H%M%S")
+
+
+def _parse_datetime(text: str) -> datetime.datetime:
+    text = text.strip()
+    if len(text) > 40:
+        raise ValueError("too long")
+    for fmt in _DATETIME_FORMATS:
+        try:
+            return datetime.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    # Time zones and fractions: ISO 8601 as Python reads it.
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _parse_base64(text: str) -> bytes:
+    return base64.b64decode("".join(text.split()), validate=True)
+
+
+def _check_prolog(body: bytes) -> None:
+    """Refuse bodies the codec cannot prove free of declarations."""
+    head = body[3:] if body.startswith(b"\xef\xbb\xbf") else body
+    head = head.lstrip()
+    if not head.startswith(b"<"):
+        raise RequestError(NOT_WELL_FORMED, "not well-formed: the body is not an XML document")
+    match = _XML_DECL_RE.match(head[:200])
+    if match and match.group(1).decode("ascii").lower() not in SAFE_ENCODINGS:
+        raise RequestError(NOT_WELL_FORMED, "not well-formed: unsupported document encoding")
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise RequestError(
+            NOT_WELL_FORMED, "not well-formed: DTDs and entity declarations are not allowed"
+        )
+
+
+def decode_request(body: bytes, *, allow_none: bool = True, max_depth: int = 32) -> DecodedRequest:
+    """Parse an XML-RPC ``methodCall``.
+
+    :param body: the raw (already decompressed) request body.
+    :param allow_none: accept ``<nil/>`` values.
+    :param max_depth: how deeply arrays and structs may nest.
+    :raises RequestError: -32700 for a body that is not well-formed XML or
+        carries a DTD, -32600 for well-formed XML that is no valid call.
+    """
+    _check_prolog(body)
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - declarations refused above
+    except ET.ParseError as exc:
+        raise RequestError(NOT_WELL_FORMED, f"not well-formed: {exc}") from None
+    if root.tag != "methodCall":
+        raise RequestError(INVALID_REQUEST, "the root element must be <methodCall>")
+    name_el = root.find("methodName")
+    name = (name_el.text or "").strip() if name_el is not None else ""
+    if not _METHOD_NAME_RE.match(name):
+        raise RequestError(INVALID_REQUEST, "missing or invalid <methodName>")
+    decoder = _Decoder(allow_none=allow_none, max_depth=max_depth)
+    params: list[Any] = []
+    params_el = root.find("params")
+    if params_el is not None:
+        for param in params_el:
+            value = param.find("value") if param.tag == "param" else None
+            if value is None or len(param) != 1:
+                raise RequestError(INVALID_REQUEST, "<params> holds <param> elements of one <value>")
+            params.append(decoder.value(value, 1))
+    return DecodedRequest(name, params, decoder.used_i8)
+
+
+class _Marshaller(Marshaller):
+    """The standard marshaller with ``<i8>`` support and plain dates."""
+
+    dispatch = dict(Marshaller.dispatch)
+
+    def __init__(self, encoding: str | None, allow_none: bool, use_i8: bool) -> None:
+        super().__init__(encoding, allow_none)
+        self.use_i8 = use_i8
+
+    def dump_long(self, value: int, write: Callable[[str], Any]) -> None:
+        if I4_MIN <= value <= I4_MAX:
+            write("<value><int>")
+            write(str(int(value)))
+            write("</int></value>\n")
+        elif self.use_i8 and I8_MIN <= value <= I8_MAX:
+            write("<value><i8>")
+            write(str(int(value)))
+            write("</i8></value>\n")
+        else:
+            raise OverflowError(
+                f"integer {value} is outside the range this client can read"
+                + ("" if self.use_i8 else " (i4; see RPCENABLE_I8)")
+            )
+
+    dispatch[int] = dump_long
+
+    def dump_date(self, value: datetime.date, write: Callable[[str], Any]) -> None:
+        self.dump_datetime(datetime.datetime.combine(value, datetime.time()), write)
+
+    dispatch[datetime.date] = dump_date
+
+
+def encode_response(
+    result: Any, *, allow_none: bool = True, encoding: str = "utf-8", use_i8: bool = False
+) -> bytes:
+    """Marshal a method's result into a ``methodResponse``.
+
+    :raises Fault: -32603 when the result cannot be sent (a type XML-RPC has
+        no form for, an integer the client cannot read, characters XML 1.0
+        cannot carry).
+    """
+    marshaller = _Marshaller(encoding, allow_none, use_i8)
+    try:
+        params = marshaller.dumps((result,))
+    except (TypeError, OverflowError, ValueError, RecursionError) as exc:
+        raise Fault(INTERNAL_ERROR, f"Internal error: the result cannot be sent as XML-RPC: {exc}")
+    if _INVALID_XML_CHARS.search(params):
+        raise Fault(
+            INTERNAL_ERROR,
+            "Internal error: the result holds characters XML 1.0 cannot carry; send bytes as base64",
+        )
+    return _document(params, encoding)
+
+
+def encode_fault(fault: Fault, *, encoding: str = "utf-8") -> bytes:
+    """Marshal a fault into a ``methodResponse``."""
+    code = fault.faultCode
+    if not isinstance(code, int) or isinstance(code, bool) or not I4_MIN <= code <= I4_MAX:
+        code = INTERNAL_ERROR
+    text = _INVALID_XML_CHARS.sub("\ufffd", str(fault.faultString))
+    body = Marshaller(encoding, True).dumps(Fault(code, text))
+    return _document(body, encoding)
+
+
+def _document(inner: str, encoding: str) -> bytes:
+    text = (
+        f"<?xml version='1.0' encoding='{encoding}'?>\n<methodResponse>\n{inner}</methodResponse>\n"
+    )
+    return text.encode(encoding, "xmlcharrefreplace")
+
+
+# Re-exported so that users can return these from their functions.
+__all__ += ["Binary", "DateTime"]
