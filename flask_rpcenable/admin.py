@@ -1,9 +1,482 @@
-"""Component placeholder: filled in by its issue."""
+"""The Flask-Admin pages: call logs, the dashboard, and views of other components.
+
+This component runs last. On the app's primary :class:`~flask_rpcenable.RPCEnable`
+it takes the app's existing :class:`flask_admin.Admin` (the first one set up
+before ``rpc.init_app``) and adds its views under the ``"RPC"`` category, or
+creates one at ``RPCENABLE_ADMIN_URL`` (``/admin``) whose home page is the
+dashboard. Then it calls each callable in ``state.admin_views`` with the
+``Admin`` object, so the other components add their views.
+
+The admin is never open by default. Access is decided, in order, by
+
+1. ``RPCENABLE_ADMIN_ACCESS``: a callable (or its import path) taking no
+   arguments, called for every admin request. ``True`` lets the request in;
+   a response object (a redirect to the app's login page, say) is sent as is;
+   anything else falls through to 2.
+2. ``RPCENABLE_ADMIN_USERNAME`` and ``RPCENABLE_ADMIN_PASSWORD``: HTTP Basic
+   credentials, compared in constant time. Missing or wrong ones get 401.
+
+With neither configured every admin page answers 403 with a page saying how
+to configure access.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime
+import hmac
+import json
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    render_template,
+    request,
+    url_for,
+)
+from flask_admin import Admin, AdminIndexView, BaseView, expose
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.form import SecureForm
+from flask_admin.model import typefmt
+from markupsafe import Markup
+from werkzeug.utils import import_string
+
+from .models import as_utc
+
+if TYPE_CHECKING:
+    from .extension import RPCState
+
+#: Settings of this component and their defaults.
+DEFAULTS: dict[str, Any] = {
+    "RPCENABLE_ADMIN_ENABLED": True,
+    "RPCENABLE_ADMIN_URL": "/admin",
+    "RPCENABLE_ADMIN_NAME": "RPC admin",
+    "RPCENABLE_ADMIN_USERNAME": None,
+    "RPCENABLE_ADMIN_PASSWORD": None,
+    "RPCENABLE_ADMIN_ACCESS": None,
+    "RPCENABLE_ADMIN_STATS_SAMPLE": 50_000,
+}
+
+#: The menu category of our views inside an app's own ``Admin``.
+CATEGORY = "RPC"
+_OWNED_ATTR = "_rpcenable_owned"
+_DENIAL_KEY = "_rpcenable_admin_denial"
+_STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
+ASSETS_BLUEPRINT = "rpcenable_admin_assets"
 
 
-def init_app(app: Any, state: Any) -> None:
-    """Set this component up on ``app``."""
+# -- access control ----------------------------------------------------------
+
+
+def _hook() -> Callable[[], Any] | None:
+    hook = current_app.config.get("RPCENABLE_ADMIN_ACCESS")
+    if isinstance(hook, str):
+        hook = import_string(hook)
+    if hook is not None and not callable(hook):
+        raise RuntimeError("RPCENABLE_ADMIN_ACCESS must be a callable or its import path")
+    return hook
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def access_denied() -> Response | None:
+    """``None`` when the current request may use the admin, else the response to send."""
+    config = current_app.config
+    hook = _hook()
+    if hook is not None:
+        verdict = hook()
+        if verdict is True:
+            return None
+        if isinstance(verdict, Response):
+            return verdict
+    username = config.get("RPCENABLE_ADMIN_USERNAME")
+    password = config.get("RPCENABLE_ADMIN_PASSWORD")
+    if username and password:
+        auth = request.authorization
+        if auth is not None and auth.type == "basic":
+            # Both compared, always: no early exit that timing could reveal.
+            user_ok = _same(auth.username or "", str(username))
+            password_ok = _same(auth.password or "", str(password))
+            if user_ok and password_ok:
+                return None
+        return Response(
+            render_template("rpcenable/admin/denied.html", reason="login"),
+            401,
+            {"WWW-Authenticate": 'Basic realm="RPC admin", charset="UTF-8"'},
+        )
+    reason = "hook" if hook is not None else "unconfigured"
+    return Response(render_template("rpcenable/admin/denied.html", reason=reason), 403)
+
+
+class AccessMixin:
+    """``is_accessible`` and ``inaccessible_callback`` by the rules of this module."""
+
+    def is_accessible(self) -> bool:
+        denial = access_denied()
+        g.setdefault(_DENIAL_KEY, denial)
+        return denial is None
+
+    def inaccessible_callback(self, name: Any, **kwargs: Any) -> Any:
+        denial = g.pop(_DENIAL_KEY, None)
+        return denial if denial is not None else access_denied()
+
+
+# -- formatting --------------------------------------------------------------
+
+
+def _format_datetime(view: Any, value: Any, *args: Any) -> str:
+    value = as_utc(value)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else ""
+
+
+def _pretty_json(text: str | None) -> Markup:
+    if text is None:
+        return Markup("")
+    try:
+        pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        pretty = text
+    return Markup('<pre class="rpcenable-json">{}</pre>').format(pretty)
+
+
+def _short(text: str | None, length: int = 80) -> str:
+    if not text:
+        return ""
+    return text if len(text) <= length else text[: length - 1] + "\u2026"
+
+
+def _list_text(name: str) -> Callable[..., str]:
+    def formatter(view: Any, context: Any, model: Any, field: str) -> str:
+        return _short(getattr(model, name))
+
+    return formatter
+
+
+def _detail_json(name: str) -> Callable[..., Markup]:
+    def formatter(view: Any, context: Any, model: Any, field: str) -> Markup:
+        return _pretty_json(getattr(model, name))
+
+    return formatter
+
+
+def _detail_pre(name: str) -> Callable[..., Markup]:
+    def formatter(view: Any, context: Any, model: Any, field: str) -> Markup:
+        value = getattr(model, name)
+        return Markup("<pre>{}</pre>").format(value) if value else Markup("")
+
+    return formatter
+
+
+def _duration(view: Any, context: Any, model: Any, field: str) -> str:
+    return f"{model.duration_ms:.1f}" if model.duration_ms is not None else ""
+
+
+def _request_link(view: Any, context: Any, model: Any, field: str) -> Markup:
+    if not model.request_id:
+        return Markup("")
+    url = url_for(".index_view", search=model.request_id)
+    return Markup('<a href="{}">{}</a>').format(url, model.request_id)
+
+
+# -- views -------------------------------------------------------------------
+
+
+class RPCModelView(AccessMixin, ModelView):
+    """Base of flask-rpcenable's admin views: access control and CSRF-protected forms.
+
+    Subclass it for a component's own views and pass
+    ``category=category_for(admin)``. Forms carry a CSRF token
+    (:class:`flask_admin.form.SecureForm`); the call-log views are read-only.
+    """
+
+    form_base_class = SecureForm
+    page_size = 50
+    can_set_page_size = True
+    column_display_pk = False
+    column_type_formatters = {
+        **typefmt.BASE_FORMATTERS,
+        datetime.datetime: _format_datetime,
+    }
+    column_type_formatters_detail = {
+        **typefmt.DETAIL_FORMATTERS,
+        datetime.datetime: _format_datetime,
+    }
+
+
+class _LogView(RPCModelView):
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_view_details = True
+    column_default_sort = [("created_at", True), ("id", True)]
+
+
+class IncomingCallView(_LogView):
+    """Incoming calls, newest first."""
+
+    column_list = (
+        "created_at",
+        "method",
+        "version",
+        "username",
+        "ok",
+        "fault_code",
+        "duration_ms",
+        "remote_addr",
+        "params",
+    )
+    column_details_list = (
+        "created_at",
+        "method",
+        "version",
+        "protocol",
+        "path",
+        "username",
+        "remote_addr",
+        "ok",
+        "fault_code",
+        "fault_string",
+        "duration_ms",
+        "request_size",
+        "multicall_index",
+        "request_id",
+        "params",
+        "result",
+        "traceback",
+    )
+    column_filters = (
+        "method",
+        "version",
+        "username",
+        "ok",
+        "fault_code",
+        "created_at",
+        "protocol",
+        "remote_addr",
+        "multicall_index",
+    )
+    column_searchable_list = ("method", "params", "fault_string", "username", "request_id")
+    column_labels = {
+        "created_at": "Time",
+        "ok": "Success",
+        "duration_ms": "Duration (ms)",
+        "remote_addr": "Remote address",
+        "request_size": "Request size (bytes)",
+        "multicall_index": "Multicall index",
+        "request_id": "Request",
+    }
+    column_formatters = {
+        "params": _list_text("params"),
+        "duration_ms": _duration,
+    }
+    column_formatters_detail = {
+        "params": _detail_json("params"),
+        "result": _detail_json("result"),
+        "traceback": _detail_pre("traceback"),
+        "fault_string": _detail_pre("fault_string"),
+        "duration_ms": _duration,
+        "request_id": _request_link,
+    }
+
+
+class OutgoingCallView(_LogView):
+    """Outgoing calls made with the logged client, newest first."""
+
+    column_list = (
+        "created_at",
+        "url",
+        "method",
+        "ok",
+        "fault_code",
+        "duration_ms",
+        "params",
+    )
+    column_details_list = (
+        "created_at",
+        "url",
+        "method",
+        "ok",
+        "fault_code",
+        "fault_string",
+        "duration_ms",
+        "params",
+        "response",
+        "exception",
+    )
+    column_filters = ("method", "url", "ok", "fault_code", "created_at")
+    column_searchable_list = ("method", "url", "params", "response", "fault_string", "exception")
+    column_labels = {
+        "created_at": "Time",
+        "url": "URL",
+        "ok": "Success",
+        "duration_ms": "Duration (ms)",
+    }
+    column_formatters = {
+        "params": _list_text("params"),
+        "duration_ms": _duration,
+    }
+    column_formatters_detail = {
+        "params": _detail_json("params"),
+        "response": _detail_json("response"),
+        "exception": _detail_pre("exception"),
+        "fault_string": _detail_pre("fault_string"),
+        "duration_ms": _duration,
+    }
+
+
+class _DashboardMixin(AccessMixin):
+    """The dashboard page: counts, error rates, percentiles and an hourly chart."""
+
+    state: RPCState
+
+    @expose("/")
+    def index(self) -> Any:
+        from .dashboard import build_dashboard
+
+        data = error = None
+        try:
+            data = build_dashboard(
+                self.state, sample=int(current_app.config["RPCENABLE_ADMIN_STATS_SAMPLE"])
+            )
+        except sa.exc.SQLAlchemyError:
+            current_app.logger.exception("the RPC dashboard could not read the call log")
+            error = True
+        return self.render(  # type: ignore[attr-defined]
+            "rpcenable/admin/dashboard.html",
+            data=data,
+            error=error,
+            incoming_endpoint=f"{self.state.extra['admin_endpoints']['incoming']}.index_view",
+            log_incoming=current_app.config["RPCENABLE_LOG_INCOMING"],
+        )
+
+
+class DashboardIndexView(_DashboardMixin, AdminIndexView):
+    """The dashboard as the home page of the admin flask-rpcenable creates."""
+
+    def __init__(self, state: RPCState, **kwargs: Any) -> None:
+        self.state = state
+        super().__init__(**kwargs)
+
+
+class DashboardView(_DashboardMixin, BaseView):
+    """The dashboard as a page under "RPC" in the app's own admin."""
+
+    def __init__(self, state: RPCState, **kwargs: Any) -> None:
+        self.state = state
+        super().__init__(**kwargs)
+
+
+# -- setup -------------------------------------------------------------------
+
+
+def category_for(admin: Admin) -> str | None:
+    """The menu category for flask-rpcenable views in ``admin``.
+
+    ``None`` in the admin flask-rpcenable created itself, ``"RPC"`` inside an
+    app's own admin. Components pass it as ``category=`` to their views.
+    """
+    return None if getattr(admin, _OWNED_ATTR, False) else CATEGORY
+
+
+def get_admin(app: Flask) -> Admin | None:
+    """The :class:`flask_admin.Admin` that holds flask-rpcenable's views on ``app``."""
+    from .extension import EXTENSION_KEY
+
+    for state in app.extensions.get(EXTENSION_KEY, {}).values():
+        if state.primary:
+            return state.extra.get("admin")
+    return None
+
+
+def init_app(app: Flask, state: RPCState) -> None:
+    """Set up the admin on the primary state; call the components' view factories."""
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+    if not state.primary or not app.config["RPCENABLE_ADMIN_ENABLED"]:
+        return
+    sample = app.config["RPCENABLE_ADMIN_STATS_SAMPLE"]
+    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
+        raise RuntimeError(
+            f"RPCENABLE_ADMIN_STATS_SAMPLE must be a positive integer, got {sample!r}"
+        )
+    access = app.config["RPCENABLE_ADMIN_ACCESS"]
+    if access is not None and not (callable(access) or isinstance(access, str)):
+        raise RuntimeError("RPCENABLE_ADMIN_ACCESS must be a callable or its import path")
+
+    existing = app.extensions.get("admin") or []
+    endpoints = {
+        "dashboard": "rpcenable_dashboard",
+        "incoming": "rpcenable_incoming",
+        "outgoing": "rpcenable_outgoing",
+    }
+    if existing:
+        admin = existing[0]
+        category: str | None = CATEGORY
+        admin.add_view(
+            DashboardView(
+                state, name="Dashboard", category=category, endpoint="rpcenable_dashboard",
+                url="rpc-dashboard",
+            )
+        )
+    else:
+        url = str(app.config["RPCENABLE_ADMIN_URL"]).rstrip("/") or "/admin"
+        index = DashboardIndexView(state, name="Dashboard", url=url, endpoint="admin")
+        admin = Admin(app, name=str(app.config["RPCENABLE_ADMIN_NAME"]), index_view=index)
+        setattr(admin, _OWNED_ATTR, True)
+        category = None
+        endpoints["dashboard"] = "admin"
+    state.extra["admin"] = admin
+    state.extra["admin_endpoints"] = endpoints
+
+    # Flask-Admin 2 takes the Flask-SQLAlchemy object (a session is deprecated).
+    session = state.db
+    admin.add_view(
+        IncomingCallView(
+            state.models.IncomingCall, session, name="Incoming calls", category=category,
+            endpoint=endpoints["incoming"], url="incoming-calls",
+        )
+    )
+    admin.add_view(
+        OutgoingCallView(
+            state.models.OutgoingCall, session, name="Outgoing calls", category=category,
+            endpoint=endpoints["outgoing"], url="outgoing-calls",
+        )
+    )
+    admin_url = admin.url.rstrip("/")
+    assets = Blueprint(
+        ASSETS_BLUEPRINT,
+        __name__,
+        static_folder=_STATIC_DIR,
+        static_url_path="/static",
+        url_prefix=f"{admin_url}/_rpcenable",
+    )
+    app.register_blueprint(assets)
+    for factory in state.admin_views:
+        factory(admin)
+
+
+def asset_url(filename: str) -> str:
+    """URL of a file under ``flask_rpcenable/static/``."""
+    return url_for(f"{ASSETS_BLUEPRINT}.static", filename=filename)
+
+
+__all__ = [
+    "CATEGORY",
+    "DashboardIndexView",
+    "DashboardView",
+    "IncomingCallView",
+    "OutgoingCallView",
+    "RPCModelView",
+    "access_denied",
+    "category_for",
+    "get_admin",
+    "init_app",
+]

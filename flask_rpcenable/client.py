@@ -1,9 +1,471 @@
-"""Component placeholder: filled in by its issue."""
+"""Outgoing calls: :class:`XMLRPCPoint`, a logged, authenticated XML-RPC client.
+
+It is used like :class:`xmlrpc.client.ServerProxy`::
+
+    remote = XMLRPCPoint("https://example.org/rpc/", auth=("alice", api_key))
+    remote.echo("Hi!")
+    remote.math.add(1, 2)
+    remote.system.listMethods()
+    with remote.multicall() as mc:
+        mc.echo("a")
+        mc.math.add(1, 2)
+    echoed, total = mc.results
+
+and adds: signing with the API key (scheme v2 in an ``Authorization``
+header, or django-rpcenable's scheme v1 as four leading parameters), a call
+log (an :class:`OutgoingCall` row per call when ``RPCENABLE_LOG_OUTGOING``
+is on and an app context exists), keep-alive connections, separate connect
+and read timeouts, verified HTTPS, a response size cap and a parser that
+refuses DTDs. See ``docs/client.rst``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import re
+import ssl
+import time
+import traceback
+import xmlrpc.client
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from .calllog import record_outgoing
+from .client_codec import decode_response, encode_call
+from .client_errors import (
+    BadResponse,
+    ConnectError,
+    ConnectTimeout,
+    HTTPStatusError,
+    ReadTimeout,
+    ResponseTooLarge,
+    TLSError,
+    TransportError,
+)
+from .client_transport import DEFAULT_MAX_RESPONSE_SIZE, HTTPTransport, make_ssl_context
+from .signing import generate_auth_args, sign_request_v2
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .extension import RPCState
+
+__all__ = [
+    "BadResponse",
+    "ConnectError",
+    "ConnectTimeout",
+    "HTTPStatusError",
+    "MultiCall",
+    "ReadTimeout",
+    "ResponseTooLarge",
+    "TLSError",
+    "TransportError",
+    "XMLRPCPoint",
+    "redact_auth_params",
+]
+
+#: What replaces a redacted parameter in the call log.
+REDACTED = "***"
+#: Introspection methods: never given auth parameters (v1) or the param hook,
+#: since they take none on every server. A multicall's sub-calls get them.
+INTROSPECTION = frozenset(
+    {
+        "system.listMethods",
+        "system.methodHelp",
+        "system.methodSignature",
+        "system.multicall",
+        "system.getCapabilities",
+    }
+)
+AUTH_SCHEMES = ("v1", "v2")
+
+_NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+_SIGNATURE_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
-def init_app(app: Any, state: Any) -> None:
-    """Set this component up on ``app``."""
+def looks_like_auth_args(params: Sequence[Any]) -> bool:
+    """Whether ``params`` starts with django-rpcenable's v1 auth arguments.
+
+    That is: a nonce-like string (16 or more of ``[A-Za-z0-9_-]``), a
+    timestamp (an integer or a string of digits), a username string and a
+    64-digit hex signature.
+    """
+    if len(params) < 4:
+        return False
+    nonce, timestamp, username, signature = params[:4]
+    return (
+        isinstance(nonce, str)
+        and bool(_NONCE_RE.match(nonce))
+        and (
+            (isinstance(timestamp, int) and not isinstance(timestamp, bool))
+            or (isinstance(timestamp, str) and timestamp.isdigit())
+        )
+        and isinstance(username, str)
+        and isinstance(signature, str)
+        and bool(_SIGNATURE_RE.match(signature))
+    )
+
+
+def redact_auth_params(params: Sequence[Any], *, known: bool = False) -> tuple[Any, ...]:
+    """``params`` with leading v1 auth arguments replaced by ``"***"``.
+
+    :param known: the first four parameters are auth arguments (the point
+        added them); otherwise they are redacted only when they look like
+        auth arguments (see :func:`looks_like_auth_args`), which catches
+        django-rpcenable style ``param_hook`` functions.
+    """
+    params = tuple(params)
+    if known or looks_like_auth_args(params):
+        return (REDACTED,) * min(4, len(params)) + params[4:]
+    return params
+
+
+class _Method:
+    """A remote method name that grows with attribute access: ``remote.a.b``."""
+
+    __slots__ = ("_send", "_name")
+
+    def __init__(self, send: Callable[[str, tuple[Any, ...]], Any], name: str) -> None:
+        self._send = send
+        self._name = name
+
+    def __getattr__(self, name: str) -> _Method:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _Method(self._send, f"{self._name}.{name}")
+
+    def __call__(self, *args: Any) -> Any:
+        return self._send(self._name, args)
+
+    def __repr__(self) -> str:
+        return f"<remote method {self._name!r}>"
+
+
+class XMLRPCPoint:
+    """A logged, authenticated XML-RPC client for one endpoint URL.
+
+    Attribute access names remote methods (``remote.math.add(1, 2)``), as
+    with :class:`xmlrpc.client.ServerProxy`; results, faults
+    (:class:`xmlrpc.client.Fault`) and value types are the same. Transport
+    failures raise :class:`TransportError` subclasses, all of them
+    :class:`OSError`.
+
+    :param url: the endpoint, ``http://`` or ``https://``; credentials in it
+        are sent as HTTP Basic auth and left out of the log.
+    :param auth: ``(username, api_key)`` of an API user on the remote
+        server: every call is signed (see ``auth_scheme``).
+    :param auth_scheme: ``"v2"`` (default): an ``Authorization`` header
+        signing the HTTP method, path and exact body; ``"v1"``: the
+        django-rpcenable scheme, four parameters (nonce, timestamp,
+        username, signature) put in front of each call's parameters.
+    :param param_hook: a function given each call's parameter tuple and
+        returning the tuple to send, as in django-rpcenable. Runs before
+        ``auth`` v1 adds its parameters.
+    :param timeout: seconds to wait for the server each time it is waited
+        on (the read timeout), or a ``(connect, read)`` pair; ``None`` waits
+        forever.
+    :param connect_timeout: seconds to wait for the connection and TLS
+        handshake; defaults to the read timeout.
+    :param allow_none: send ``None`` as ``<nil/>``.
+    :param headers: extra HTTP headers for every request.
+    :param verify: ``True`` verifies HTTPS certificates against the
+        system's CAs, a path verifies against that CA file or directory,
+        ``False`` does not verify (testing only).
+    :param context: an :class:`ssl.SSLContext` to use instead of ``verify``.
+    :param encoding: the request encoding (UTF-8 by default).
+    :param use_builtin_types: return ``bytes`` and ``datetime`` instead of
+        :class:`xmlrpc.client.Binary` and :class:`xmlrpc.client.DateTime`.
+    :param use_datetime: return ``datetime`` for dates only.
+    :param max_response_size: the largest response accepted, in bytes after
+        decompression (50 MiB by default).
+    :param max_depth: how deeply arrays and structs in a response may nest.
+    :param pool_size: idle keep-alive connections kept for reuse.
+    :param log: ``False`` keeps this point's calls out of the call log.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        auth: tuple[str, str] | None = None,
+        auth_scheme: str = "v2",
+        param_hook: Callable[[tuple[Any, ...]], Sequence[Any]] | None = None,
+        timeout: float | tuple[float | None, float | None] | None = 30,
+        connect_timeout: float | None = None,
+        allow_none: bool = True,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        verify: bool | str | os.PathLike[str] = True,
+        context: ssl.SSLContext | None = None,
+        encoding: str | None = None,
+        use_builtin_types: bool = False,
+        use_datetime: bool = False,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        max_depth: int = 64,
+        pool_size: int = 4,
+        log: bool = True,
+    ) -> None:
+        if auth is not None and (
+            not isinstance(auth, tuple)
+            or len(auth) != 2
+            or not all(isinstance(part, str) and part for part in auth)
+        ):
+            raise TypeError("auth must be a (username, api_key) tuple of non-empty strings")
+        if auth_scheme not in AUTH_SCHEMES:
+            raise ValueError(f"auth_scheme must be 'v1' or 'v2', not {auth_scheme!r}")
+        if param_hook is not None and not callable(param_hook):
+            raise TypeError("param_hook must be callable")
+        if isinstance(timeout, tuple):
+            connect, read = timeout
+        else:
+            connect, read = timeout, timeout
+        if connect_timeout is not None:
+            connect = connect_timeout
+        if max_response_size < 1:
+            raise ValueError("max_response_size must be positive")
+        ssl_context = context
+        if ssl_context is None and url.lower().startswith("https:"):
+            ssl_context = make_ssl_context(verify)
+        self._transport = HTTPTransport(
+            url,
+            connect_timeout=connect,
+            read_timeout=read,
+            ssl_context=ssl_context,
+            max_response_size=max_response_size,
+            headers=headers,
+            pool_size=pool_size,
+        )
+        self._url = self._transport.url
+        self._sign_path = unquote(self._transport.path)
+        self._auth = auth
+        self._auth_scheme = auth_scheme
+        self._param_hook = param_hook
+        self._allow_none = allow_none
+        self._encoding = encoding
+        self._use_builtin_types = use_builtin_types
+        self._use_datetime = use_datetime
+        self._max_depth = max_depth
+        self._log = log
+
+    # -- ServerProxy behaviour -------------------------------------------------
+
+    def __getattr__(self, name: str) -> _Method:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _Method(self._call, name)
+
+    def __call__(self, attr: str) -> Any:
+        """``remote("close")()`` and ``remote("transport")``, as ServerProxy has."""
+        if attr == "close":
+            return self.close
+        if attr == "transport":
+            return self._transport
+        raise AttributeError(f"Attribute {attr!r} not found")
+
+    def __enter__(self) -> XMLRPCPoint:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<XMLRPCPoint for {self._url}>"
+
+    def close(self) -> None:
+        """Close the idle connections (the point stays usable)."""
+        self._transport.close()
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL, without credentials."""
+        return self._url
+
+    def multicall(self) -> MultiCall:
+        """Collect calls to send in one ``system.multicall`` request."""
+        return MultiCall(self)
+
+    # -- a call ------------------------------------------------------------------
+
+    def _prepare(self, method: str, params: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
+        """The parameters to send, and whether the point put auth arguments in."""
+        if method in INTROSPECTION:
+            return params, False
+        if self._param_hook is not None:
+            params = tuple(self._param_hook(params))
+        if self._auth is not None and self._auth_scheme == "v1":
+            return generate_auth_args(*self._auth) + params, True
+        return params, False
+
+    def _call(self, method: str, params: tuple[Any, ...]) -> Any:
+        sent, known = self._prepare(method, params)
+        logged = list(redact_auth_params(sent, known=known))
+        return self._send(method, sent, logged)
+
+    def _send(self, method: str, params: Sequence[Any], logged: list[Any]) -> Any:
+        """Marshal, sign, send, parse and log one request."""
+        start = time.perf_counter()
+        try:
+            body = encode_call(
+                method, params, encoding=self._encoding, allow_none=self._allow_none
+            )
+            headers = {}
+            if self._auth is not None and self._auth_scheme == "v2":
+                username, api_key = self._auth
+                headers["Authorization"] = sign_request_v2(
+                    username, api_key, "POST", self._sign_path, body
+                )
+            raw = self._transport.post(body, headers)
+            result = decode_response(
+                raw,
+                use_builtin_types=self._use_builtin_types,
+                use_datetime=self._use_datetime,
+                max_depth=self._max_depth,
+            )
+        except xmlrpc.client.Fault as fault:
+            self._record(method, logged, start, fault=fault)
+            raise
+        except Exception as exc:
+            self._record(method, logged, start, exception=exc)
+            raise
+        self._record(method, logged, start, response=result)
+        return result
+
+    def _record(
+        self,
+        method: str,
+        params: list[Any],
+        start: float,
+        *,
+        response: Any = None,
+        fault: xmlrpc.client.Fault | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if not self._log:
+            return
+        duration_ms = (time.perf_counter() - start) * 1000.0
+        record_outgoing(
+            url=self._url,
+            method=method,
+            params=params,
+            response=response,
+            fault_code=_fault_code(fault) if fault is not None else None,
+            fault_string=str(fault.faultString) if fault is not None else None,
+            exception=(
+                "".join(traceback.format_exception(exception)) if exception is not None else None
+            ),
+            duration_ms=duration_ms,
+        )
+
+    def _multicall(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        entries, logged = [], []
+        for name, params in calls:
+            sent, known = self._prepare(name, params)
+            entries.append({"methodName": name, "params": list(sent)})
+            logged.append(
+                {"methodName": name, "params": list(redact_auth_params(sent, known=known))}
+            )
+        result = self._send("system.multicall", (entries,), [logged])
+        if not isinstance(result, list) or len(result) != len(entries):
+            raise BadResponse(
+                f"system.multicall of {self._url} answered with {type(result).__name__}, "
+                f"not a list of {len(entries)} results"
+            )
+        return result
+
+
+def _fault_code(fault: xmlrpc.client.Fault) -> int | None:
+    code = fault.faultCode
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code
+    try:
+        return int(code)
+    except (TypeError, ValueError):
+        return None
+
+
+class MultiCall:
+    """Calls collected for one ``system.multicall`` request.
+
+    Attribute access records a call; calling the object (or leaving the
+    ``with`` block) sends them all and gives the results in order. As with
+    :class:`xmlrpc.client.MultiCall`, reading a result that failed raises
+    its :class:`xmlrpc.client.Fault`::
+
+        with remote.multicall() as mc:
+            mc.echo("a")
+            mc.math.add(1, 2)
+        echoed, total = mc.results
+    """
+
+    def __init__(self, point: XMLRPCPoint) -> None:
+        self._point = point
+        self._calls: list[tuple[str, tuple[Any, ...]]] = []
+        #: The results, once sent (an iterable :class:`MultiCallResults`).
+        self.results: MultiCallResults | None = None
+
+    def __getattr__(self, name: str) -> _Method:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _Method(self._add, name)
+
+    def _add(self, name: str, params: tuple[Any, ...]) -> None:
+        self._calls.append((name, params))
+
+    def __call__(self) -> MultiCallResults:
+        """Send the collected calls; return their results."""
+        self.results = MultiCallResults(self._point._multicall(self._calls))
+        return self.results
+
+    def __enter__(self) -> MultiCall:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self()
+
+    def __repr__(self) -> str:
+        return f"<MultiCall of {len(self._calls)} calls to {self._point.url}>"
+
+
+class MultiCallResults(xmlrpc.client.MultiCallIterator):
+    """The results of a :class:`MultiCall`; a failed call's item raises its fault."""
+
+    def __init__(self, results: list[Any]) -> None:
+        super().__init__(results)
+        self._results = results
+
+    def __getitem__(self, index: int) -> Any:
+        item = self._results[index]
+        if isinstance(item, dict) and "faultCode" in item:
+            raise xmlrpc.client.Fault(item["faultCode"], item.get("faultString", ""))
+        if isinstance(item, list) and len(item) == 1:
+            return item[0]
+        raise BadResponse(f"system.multicall result {index} is neither [value] nor a fault")
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def __iter__(self) -> Iterator[Any]:
+        for index in range(len(self._results)):
+            yield self[index]
+
+
+def init_app(app: Flask, state: RPCState) -> None:
+    """Add ``flask rpc call``; the client has no settings of its own.
+
+    Outgoing calls are logged under ``RPCENABLE_LOG_OUTGOING``, a setting of
+    :mod:`flask_rpcenable.calllog`.
+    """
+    if state.primary:
+        from . import client_cli  # noqa: F401  (adds ``flask rpc call``)

@@ -63,6 +63,12 @@ class CallContext:
     #: Set when the request was authenticated as a whole, before parsing
     #: (scheme v2: a signed ``Authorization`` header).
     verified: AuthResult | None = None
+    #: The transport's result encoder (a result in, what goes on the wire
+    #: out; raises :class:`Fault` when the result cannot be sent). The
+    #: dispatcher applies it inside every call, multicall sub-calls
+    #: included, so that a result the client never gets is recorded as the
+    #: fault the client gets instead.
+    encoder: Callable[[Any], Any] | None = None
 
 
 @dataclass
@@ -140,7 +146,18 @@ class Dispatcher:
         *,
         multicall_index: int | None = None,
     ) -> Any:
-        """Run one call and record it; return the result or raise :class:`Fault`."""
+        """Run one call and record it; return the result or raise :class:`Fault`.
+
+        When ``ctx.encoder`` is set, the result is encoded inside the
+        recorded call and the *encoded* value is returned (for a multicall
+        sub-call the result itself is returned, once it is known to encode).
+        """
+        return self._call(ctx, method, params, multicall_index)[1]
+
+    def _call(
+        self, ctx: CallContext, method: str, params: list[Any], multicall_index: int | None
+    ) -> tuple[Any, Any]:
+        """Run and record one call; return ``(result, what call() returns)``."""
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         record = CallRecord(
             method=method,
@@ -155,8 +172,23 @@ class Dispatcher:
         start = time.perf_counter()
         error: BaseException | None = None
         try:
-            record.result = self._run(ctx, method, params, record, app)
-            return record.result
+            result = self._run(ctx, method, params, record, app)
+            out = result
+            if ctx.encoder is not None:
+                try:
+                    encoded = ctx.encoder(result)
+                except Fault as fault:
+                    if fault.__cause__ is not None:
+                        app.logger.error(
+                            "The result of RPC method %r cannot be sent",
+                            method,
+                            exc_info=fault.__cause__,
+                        )
+                    raise
+                if multicall_index is None:
+                    out = encoded
+            record.result = result
+            return result, out
         except Fault as fault:
             error = fault
             record.fault_code, record.fault_string = fault.faultCode, str(fault.faultString)
@@ -164,9 +196,7 @@ class Dispatcher:
         except Exception as exc:
             error = exc
             record.traceback = traceback.format_exc()
-            app.logger.error(
-                "RPC method %r raised an exception", method, exc_info=exc
-            )
+            app.logger.error("RPC method %r raised an exception", method, exc_info=exc)
             record.fault_code, record.fault_string = APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE
             raise Fault(APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE) from None
         finally:
@@ -202,10 +232,13 @@ class Dispatcher:
     def _finish(self, app: Any, record: CallRecord, error: BaseException | None) -> None:
         duration = record.duration_ms / 1000.0
         common = {"method": record.method, "version": record.version, "params": record.params}
-        if error is None:
-            signals.call_finished.send(app, result=record.result, duration=duration, **common)
-        else:
-            signals.call_failed.send(app, exception=error, duration=duration, **common)
+        try:
+            if error is None:
+                signals.call_finished.send(app, result=record.result, duration=duration, **common)
+            else:
+                signals.call_failed.send(app, exception=error, duration=duration, **common)
+        except Exception:  # a broken receiver never changes the call's outcome
+            app.logger.exception("a receiver of an RPC signal for %r failed", record.method)
         for recorder in self.recorders:
             try:
                 recorder(record)
@@ -294,9 +327,8 @@ class Dispatcher:
                 name = call["methodName"]
                 if name == "system.multicall":
                     raise Fault(INVALID_REQUEST, "system.multicall cannot be nested")
-                results.append(
-                    [self.call(ctx, name, call.get("params", []), multicall_index=index)]
-                )
+                result, _ = self._call(ctx, name, call.get("params", []), index)
+                results.append([result])
             except Fault as fault:
                 results.append({"faultCode": fault.faultCode, "faultString": fault.faultString})
         return results

@@ -152,6 +152,45 @@ def _describe(value: Any) -> str:
     return _XMLRPC_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
+class _Unquoted(str):
+    """An annotation left as a string, shown without quotes."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _shown(annotation: Any) -> Any:
+    """An annotation as the signature should show it (``int``, not ``'int'``)."""
+    return _Unquoted(annotation) if isinstance(annotation, str) else annotation
+
+
+def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    """Resolved type hints; one unresolvable annotation does not spoil the others."""
+    try:
+        return typing.get_type_hints(func)
+    except Exception:  # noqa: S110 - fall back to one annotation at a time
+        pass
+    hints: dict[str, Any] = {}
+    raw = getattr(inspect.unwrap(func), "__annotations__", {}) or {}
+    for name, annotation in raw.items():
+        try:
+            hints[name] = typing.get_type_hints(
+                _Annotated(annotation), getattr(inspect.unwrap(func), "__globals__", None)
+            )["value"]
+        except Exception:  # left as written: accepted unchecked
+            hints[name] = annotation
+    return hints
+
+
+class _Annotated:
+    """A stand-in object with one annotation, for :func:`typing.get_type_hints`."""
+
+    def __init__(self, annotation: Any) -> None:
+        self.__annotations__ = {"value": annotation}
+
+
 def build_checker(func: Callable[..., Any], *, skip_first: bool = False) -> ParamChecker:
     """Read ``func``'s signature once, for fast checks at call time.
 
@@ -161,10 +200,7 @@ def build_checker(func: Callable[..., Any], *, skip_first: bool = False) -> Para
         defaults (XML-RPC passes parameters by position only).
     """
     signature = inspect.signature(func)
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception:  # unresolvable forward references: fall back to raw annotations
-        hints = {}
+    hints = _type_hints(func)
     parameters = list(signature.parameters.values())
     if skip_first:
         if not parameters or parameters[0].kind not in (
@@ -196,7 +232,12 @@ def build_checker(func: Callable[..., Any], *, skip_first: bool = False) -> Para
                 f"{func.__qualname__}: keyword-only parameter {p.name!r} has no default; "
                 "XML-RPC passes parameters by position only"
             )
-    shown = signature.replace(parameters=parameters)
+    shown = signature.replace(
+        parameters=[
+            p.replace(annotation=_shown(hints.get(p.name, p.annotation))) for p in parameters
+        ],
+        return_annotation=_shown(hints.get("return", signature.return_annotation)),
+    )
     return ParamChecker(
         display=str(shown),
         names=tuple(names),

@@ -12,9 +12,10 @@ import zlib
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from .dispatch import CallContext
-from .faults import Fault
+from .faults import APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE, Fault
 from .xmlrpc import decode_request, encode_fault, encode_response
 
 if TYPE_CHECKING:
@@ -39,17 +40,24 @@ def make_blueprint(rpc: RPCEnable, state: RPCState) -> Blueprint:
             if not settings.browsable:
                 abort(405, valid_methods=["POST"])
             return _method_page(rpc, state, version)
-        body = _read_body(settings.max_request_size)
         ctx = CallContext(
             version=version,
             protocol="xmlrpc",
             remote_addr=request.remote_addr,
-            request_size=len(body),
+            request_size=request.content_length,
             http_method=request.method,
             path=request.script_root + request.path,
             headers=request.headers,
-            body=body,
         )
+        try:
+            body = _read_body(settings.max_request_size)
+        except HTTPException as exc:
+            # Transport rejections are logged too, under method "-" with the
+            # HTTP status as their code.
+            dispatcher.record_rejected(ctx, Fault(exc.code or 400, f"HTTP {exc.code}: {exc.name}"))
+            raise
+        ctx.body = body
+        ctx.request_size = len(body)
         try:
             if dispatcher.authenticator is not None:
                 ctx.verified = dispatcher.authenticator.verify_request(ctx)
@@ -58,19 +66,30 @@ def make_blueprint(rpc: RPCEnable, state: RPCState) -> Blueprint:
             )
         except Fault as fault:
             dispatcher.record_rejected(ctx, fault)
-            return Response(encode_fault(fault, encoding=settings.encoding), 200,
-                            content_type=content_type)
-        try:
-            use_i8 = settings.i8 == "always" or (
-                settings.i8 == "auto"
-                and (call.used_i8 or bool(_I8_CLIENTS.match(request.user_agent.string)))
-            )
-            result = dispatcher.call(ctx, call.method, call.params)
-            payload = encode_response(
+            return _xml(encode_fault(fault, encoding=settings.encoding))
+        except Exception as exc:  # a broken authenticator: never a 500
+            current_app.logger.error("verifying an RPC request failed", exc_info=exc)
+            fault = Fault(APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE)
+            dispatcher.record_rejected(ctx, fault)
+            return _xml(encode_fault(fault, encoding=settings.encoding))
+        use_i8 = settings.i8 == "always" or (
+            settings.i8 == "auto"
+            and (call.used_i8 or bool(_I8_CLIENTS.match(request.user_agent.string)))
+        )
+
+        def encode(result: object) -> bytes:
+            return encode_response(
                 result, allow_none=settings.allow_none, encoding=settings.encoding, use_i8=use_i8
             )
+
+        ctx.encoder = encode
+        try:
+            payload = dispatcher.call(ctx, call.method, call.params)
         except Fault as fault:
             payload = encode_fault(fault, encoding=settings.encoding)
+        return _xml(payload)
+
+    def _xml(payload: bytes) -> Response:
         return Response(payload, 200, content_type=content_type)
 
     methods = ["GET", "POST"]

@@ -3,14 +3,20 @@
 It knows nothing of Flask. Requests are parsed with the C-accelerated
 :mod:`xml.etree.ElementTree` after a cheap scan that refuses document type
 declarations (and so every entity declaration, internal or external) before
-the parser sees them; the standard library is not patched, so other code in
-the process keeps its own :mod:`xmlrpc.client` behaviour.
+the parser sees them. The scan is sound because only ASCII-compatible
+encodings are accepted and the parser is fed the text the codec decoded, so
+a document cannot switch the parser to another encoding behind the scan's
+back. Behind it, expat itself (2.4 and later) caps entity amplification, and
+ElementTree never loads external entities. The standard library is not
+patched, so other code in the process keeps its own :mod:`xmlrpc.client`
+behaviour.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import datetime
 import re
 import xml.etree.ElementTree as ET
@@ -28,11 +34,14 @@ I8_MIN, I8_MAX = -(2**63), 2**63 - 1
 
 #: Encodings a request may declare. All are ASCII-compatible, which is what
 #: makes the byte scan for declarations sound.
-SAFE_ENCODINGS = frozenset(
-    {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1",
-     "iso-8859-15", "windows-1252", "cp1252"}
-)
-_XML_DECL_RE = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+#: (Python's canonical codec names; ``codecs.lookup`` maps the aliases.)
+SAFE_ENCODINGS = frozenset({"utf-8", "ascii", "iso8859-1", "iso8859-15", "cp1252"})
+_UTF8_BOM = b"\xef\xbb\xbf"
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+_XML_DECL_RE = re.compile(rb"<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]{1,40})[\"']")
+#: ``<!`` that opens anything but a comment or a CDATA section: DOCTYPE,
+#: ENTITY, ELEMENT, ATTLIST and the like, which only a DTD may hold.
+_DECLARATION_RE = re.compile(rb"<!(?!--|\[CDATA\[)")
 _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _METHOD_NAME_RE = re.compile(r"^[A-Za-z0-9_.:/]{1,255}$")
 
@@ -123,9 +132,18 @@ class _Decoder:
         raise RequestError(INVALID_REQUEST, f"unknown XML-RPC type <{tag}>")
 
 
+_INT_RE = re.compile(r"[+-]?[0-9]{1,20}")
+#: Decimal notation with an optional exponent; also ``inf`` and ``nan``,
+#: which Python's client sends for those values.
+_DOUBLE_RE = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?|inf|infinity|nan)",
+    re.IGNORECASE,
+)
+
+
 def _parse_int(text: str, low: int = I4_MIN, high: int = I4_MAX) -> int:
     text = text.strip()
-    if not text or len(text) > 21:
+    if not _INT_RE.fullmatch(text):
         raise ValueError(text)
     number = int(text, 10)
     if not low <= number <= high:
@@ -135,8 +153,8 @@ def _parse_int(text: str, low: int = I4_MIN, high: int = I4_MAX) -> int:
 
 def _parse_double(text: str) -> float:
     text = text.strip()
-    if len(text) > 400:
-        raise ValueError("too long")
+    if len(text) > 400 or not _DOUBLE_RE.fullmatch(text):
+        raise ValueError(text)
     return float(text)
 
 
@@ -169,19 +187,43 @@ def _parse_base64(text: str) -> bytes:
     return base64.b64decode("".join(text.split()), validate=True)
 
 
-def _check_prolog(body: bytes) -> None:
-    """Refuse bodies the codec cannot prove free of declarations."""
-    head = body[3:] if body.startswith(b"\xef\xbb\xbf") else body
-    head = head.lstrip()
-    if not head.startswith(b"<"):
-        raise RequestError(NOT_WELL_FORMED, "not well-formed: the body is not an XML document")
-    match = _XML_DECL_RE.match(head[:200])
-    if match and match.group(1).decode("ascii").lower() not in SAFE_ENCODINGS:
-        raise RequestError(NOT_WELL_FORMED, "not well-formed: unsupported document encoding")
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+def _decode_text(body: bytes) -> str:
+    """The body as text, in the one encoding the parser will also use.
+
+    Only ASCII-compatible encodings are accepted (UTF-8 by default, or one
+    of :data:`SAFE_ENCODINGS` named in the XML declaration). That makes the
+    byte scan for ``<!`` sound, and because the parser is then fed the
+    decoded *text*, it cannot be talked into another encoding by the
+    document (pyexpat parses text as UTF-8 whatever the declaration says).
+    """
+    if body.startswith(_UTF8_BOM):
+        body = body[3:]
+    elif body.startswith(_WIDE_BOMS) or body[:4].count(0):
+        raise RequestError(
+            NOT_WELL_FORMED, "not well-formed: unsupported document encoding; send UTF-8"
+        )
+    encoding = "utf-8"
+    if body.startswith(b"<?xml"):
+        match = _XML_DECL_RE.match(body, 0, 1024)
+        if match:
+            try:
+                encoding = codecs.lookup(match.group(1).decode("ascii")).name
+            except LookupError:
+                encoding = ""
+            if encoding not in SAFE_ENCODINGS:
+                raise RequestError(
+                    NOT_WELL_FORMED, "not well-formed: unsupported document encoding; send UTF-8"
+                )
+    if b"<!" in body and _DECLARATION_RE.search(body):
         raise RequestError(
             NOT_WELL_FORMED, "not well-formed: DTDs and entity declarations are not allowed"
         )
+    try:
+        return body.decode(encoding)
+    except UnicodeDecodeError:
+        raise RequestError(
+            NOT_WELL_FORMED, f"not well-formed: the body is not valid {encoding}"
+        ) from None
 
 
 def decode_request(body: bytes, *, allow_none: bool = True, max_depth: int = 32) -> DecodedRequest:
@@ -190,19 +232,20 @@ def decode_request(body: bytes, *, allow_none: bool = True, max_depth: int = 32)
     :param body: the raw (already decompressed) request body.
     :param allow_none: accept ``<nil/>`` values.
     :param max_depth: how deeply arrays and structs may nest.
-    :raises RequestError: -32700 for a body that is not well-formed XML or
-        carries a DTD, -32600 for well-formed XML that is no valid call.
+    :raises RequestError: -32700 for a body that is not well-formed XML,
+        carries a DTD or uses an unsupported encoding; -32600 for
+        well-formed XML that is no valid call (or holds an invalid value).
     """
-    _check_prolog(body)
+    text = _decode_text(body)
     try:
-        root = ET.fromstring(body)  # noqa: S314 - declarations refused above
+        root = ET.fromstring(text)  # noqa: S314 - declarations refused above
     except ET.ParseError as exc:
         raise RequestError(NOT_WELL_FORMED, f"not well-formed: {exc}") from None
     if root.tag != "methodCall":
         raise RequestError(INVALID_REQUEST, "the root element must be <methodCall>")
     name_el = root.find("methodName")
     name = (name_el.text or "").strip() if name_el is not None else ""
-    if not _METHOD_NAME_RE.match(name):
+    if not _METHOD_NAME_RE.match(name) or len(name_el):  # type: ignore[arg-type]
         raise RequestError(INVALID_REQUEST, "missing or invalid <methodName>")
     decoder = _Decoder(allow_none=allow_none, max_depth=max_depth)
     params: list[Any] = []
@@ -211,19 +254,62 @@ def decode_request(body: bytes, *, allow_none: bool = True, max_depth: int = 32)
         for param in params_el:
             value = param.find("value") if param.tag == "param" else None
             if value is None or len(param) != 1:
-                raise RequestError(INVALID_REQUEST, "<params> holds <param> elements of one <value>")
+                raise RequestError(
+                    INVALID_REQUEST, "<params> holds <param> elements of one <value>"
+                )
             params.append(decoder.value(value, 1))
     return DecodedRequest(name, params, decoder.used_i8)
 
 
+def _escape(text: str) -> str:
+    """Escape character data; ``\\r`` too, which a parser would turn into ``\\n``."""
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    return text
+
+
+class _NoneNotAllowed(TypeError):
+    pass
+
+
 class _Marshaller(Marshaller):
-    """The standard marshaller with ``<i8>`` support and plain dates."""
+    """The standard marshaller, stricter and with ``<i8>``.
+
+    Differences from :class:`xmlrpc.client.Marshaller`: integers outside i4
+    go out as ``<i8>`` when the client reads it (else the result cannot be
+    sent), ``datetime.date`` is a ``dateTime.iso8601`` at midnight, subclasses
+    of the basic types (``IntEnum``, ``StrEnum``, ``Markup`` ...) are sent as
+    their base type, ``\\r`` survives the round trip, and arbitrary objects
+    are refused instead of being sent as a struct of their ``__dict__`` (which
+    would leak whatever they hold).
+    """
 
     dispatch = dict(Marshaller.dispatch)
+    del dispatch["_arbitrary_instance"]
 
     def __init__(self, encoding: str | None, allow_none: bool, use_i8: bool) -> None:
         super().__init__(encoding, allow_none)
         self.use_i8 = use_i8
+
+    # The base class calls ``self.__dump``, which Python spells like this
+    # (its class is also named ``Marshaller`` once the underscore is gone).
+    def _Marshaller__dump(self, value: Any, write: Callable[[str], Any]) -> None:
+        try:
+            f = self.dispatch[type(value)]
+        except KeyError:
+            for base in type(value).__mro__[1:]:
+                f = self.dispatch.get(base)
+                if f is not None:
+                    break
+            else:
+                raise TypeError(f"cannot marshal {type(value).__name__} objects") from None
+        f(self, value, write)
 
     def dump_long(self, value: int, write: Callable[[str], Any]) -> None:
         if I4_MIN <= value <= I4_MAX:
@@ -236,16 +322,60 @@ class _Marshaller(Marshaller):
             write("</i8></value>\n")
         else:
             raise OverflowError(
-                f"integer {value} is outside the range this client can read"
-                + ("" if self.use_i8 else " (i4; see RPCENABLE_I8)")
+                "an integer is outside the range the client can read"
+                + (" (i8)" if self.use_i8 else " (i4; see RPCENABLE_I8)")
             )
 
     dispatch[int] = dump_long
+
+    def dump_nil(self, value: None, write: Callable[[str], Any]) -> None:
+        if not self.allow_none:
+            raise _NoneNotAllowed("None is not allowed")
+        write("<value><nil/></value>")
+
+    dispatch[type(None)] = dump_nil
+
+    def dump_unicode(self, value: str, write: Callable[[str], Any]) -> None:  # type: ignore[override]
+        write("<value><string>")
+        write(_escape(value))
+        write("</string></value>\n")
+
+    dispatch[str] = dump_unicode
+
+    def dump_struct(self, value: dict[Any, Any], write: Callable[[str], Any]) -> None:  # type: ignore[override]
+        i = id(value)
+        if i in self.memo:
+            raise TypeError("cannot marshal recursive dictionaries")
+        self.memo[i] = None
+        dump = self._Marshaller__dump
+        write("<value><struct>\n")
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError("struct member names must be strings")
+            write("<member>\n<name>")
+            write(_escape(k))
+            write("</name>\n")
+            dump(v, write)
+            write("</member>\n")
+        write("</struct></value>\n")
+        del self.memo[i]
+
+    dispatch[dict] = dump_struct
 
     def dump_date(self, value: datetime.date, write: Callable[[str], Any]) -> None:
         self.dump_datetime(datetime.datetime.combine(value, datetime.time()), write)
 
     dispatch[datetime.date] = dump_date
+
+    def dump_wrapper(self, value: Binary | DateTime, write: Callable[[str], Any]) -> None:
+        self.write = write
+        try:
+            value.encode(self)
+        finally:
+            del self.write
+
+    dispatch[Binary] = dump_wrapper
+    dispatch[DateTime] = dump_wrapper
 
 
 def encode_response(
@@ -254,18 +384,31 @@ def encode_response(
     """Marshal a method's result into a ``methodResponse``.
 
     :raises Fault: -32603 when the result cannot be sent (a type XML-RPC has
-        no form for, an integer the client cannot read, characters XML 1.0
-        cannot carry).
+        no form for, an integer the client cannot read, ``None`` without
+        ``allow_none``, characters XML 1.0 cannot carry). The message names
+        the kind of problem, not the value; the original exception is the
+        fault's ``__cause__`` for the server log.
     """
     marshaller = _Marshaller(encoding, allow_none, use_i8)
     try:
         params = marshaller.dumps((result,))
-    except (TypeError, OverflowError, ValueError, RecursionError) as exc:
-        raise Fault(INTERNAL_ERROR, f"Internal error: the result cannot be sent as XML-RPC: {exc}")
+    except OverflowError as exc:
+        raise Fault(INTERNAL_ERROR, f"Internal error: the result cannot be sent: {exc}") from exc
+    except _NoneNotAllowed as exc:
+        raise Fault(
+            INTERNAL_ERROR,
+            "Internal error: the result holds None, which this server does not send "
+            "(RPCENABLE_ALLOW_NONE)",
+        ) from exc
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise Fault(
+            INTERNAL_ERROR, "Internal error: the result holds a value XML-RPC cannot carry"
+        ) from exc
     if _INVALID_XML_CHARS.search(params):
         raise Fault(
             INTERNAL_ERROR,
-            "Internal error: the result holds characters XML 1.0 cannot carry; send bytes as base64",
+            "Internal error: the result holds characters XML 1.0 cannot carry; "
+            "send bytes as base64",
         )
     return _document(params, encoding)
 
@@ -276,7 +419,7 @@ def encode_fault(fault: Fault, *, encoding: str = "utf-8") -> bytes:
     if not isinstance(code, int) or isinstance(code, bool) or not I4_MIN <= code <= I4_MAX:
         code = INTERNAL_ERROR
     text = _INVALID_XML_CHARS.sub("\ufffd", str(fault.faultString))
-    body = Marshaller(encoding, True).dumps(Fault(code, text))
+    body = _Marshaller(encoding, True, False).dumps(Fault(code, text))
     return _document(body, encoding)
 
 

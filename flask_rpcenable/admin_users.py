@@ -1,0 +1,119 @@
+"""The "API users" page of the admin.
+
+A list of the API users (username, active, last login, created) with
+filters and search; creating a user generates its key and shows it once, in
+a flashed message; the actions "Regenerate key", "Activate" and
+"Deactivate" work on the selected users. The stored (encrypted) key is in
+no list, detail view, form or export.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flask import flash, g
+
+if TYPE_CHECKING:
+    from flask_admin import Admin
+
+    from .extension import RPCState
+
+#: Columns shown, exported and detailed: never the key.
+PUBLIC_COLUMNS = ("username", "active", "last_login", "created_at")
+ENDPOINT = "rpcenable_api_users"
+_NEW_KEY = "_rpcenable_new_api_key"
+
+
+def make_view_class() -> type:
+    """Build the view class on :class:`flask_rpcenable.admin.RPCModelView`."""
+    from flask_admin.actions import action
+    from flask_admin.contrib.sqla.tools import get_query_for_ids
+
+    from .admin import RPCModelView
+
+    class APIUserView(RPCModelView):
+        """API users: create (key shown once), regenerate keys, (de)activate."""
+
+        can_view_details = True
+        can_export = False
+        column_list = PUBLIC_COLUMNS
+        column_details_list = PUBLIC_COLUMNS
+        column_export_list = PUBLIC_COLUMNS
+        column_filters = ("active", "last_login", "created_at", "username")
+        column_searchable_list = ("username",)
+        column_default_sort = "username"
+        column_labels = {"last_login": "Last login", "created_at": "Created"}
+        form_columns = ("username", "active")
+        column_exclude_list = ("api_key_encrypted",)
+        form_excluded_columns = ("api_key_encrypted", "last_login", "created_at")
+
+        def on_model_change(self, form: Any, model: Any, is_created: bool) -> None:
+            if is_created:
+                setattr(g, _NEW_KEY, model.regenerate_api_key())
+
+        def after_model_change(self, form: Any, model: Any, is_created: bool) -> None:
+            api_key = g.pop(_NEW_KEY, None)
+            if is_created and api_key:
+                flash(
+                    f"API key of {model.username}: {api_key} -- copy it now, it is shown "
+                    "only this once.",
+                    "success",
+                )
+
+        def _selected(self, ids: list[str]) -> list[Any]:
+            return list(get_query_for_ids(self.get_query(), self.model, tuple(ids)).all())
+
+        @action(
+            "regenerate_key",
+            "Regenerate key",
+            "Give the selected users new keys? Their old keys stop working at once.",
+        )
+        def action_regenerate_key(self, ids: list[str]) -> None:
+            users = self._selected(ids)
+            keys = [(user.username, user.regenerate_api_key()) for user in users]
+            self.session.commit()
+            for username, api_key in keys:
+                flash(
+                    f"New API key of {username}: {api_key} -- copy it now, it is shown only "
+                    "this once.",
+                    "success",
+                )
+
+        @action("activate", "Activate")
+        def action_activate(self, ids: list[str]) -> None:
+            self._set_active(ids, True)
+
+        @action("deactivate", "Deactivate", "Deactivate the selected users?")
+        def action_deactivate(self, ids: list[str]) -> None:
+            self._set_active(ids, False)
+
+        def _set_active(self, ids: list[str], active: bool) -> None:
+            users = self._selected(ids)
+            for user in users:
+                user.active = active
+            self.session.commit()
+            word = "activated" if active else "deactivated"
+            flash(f"{len(users)} API user(s) {word}.", "success")
+
+    return APIUserView
+
+
+def add_admin_view(state: RPCState) -> None:
+    """Queue the API users view for the admin component to add."""
+
+    def factory(admin: Admin) -> None:
+        from .admin import category_for
+
+        view_class = make_view_class()
+        admin.add_view(
+            view_class(
+                state.models.APIUser,
+                state.db,
+                name="API users",
+                category=category_for(admin),
+                endpoint=ENDPOINT,
+                url="api-users",
+            )
+        )
+
+    state.admin_views.append(factory)

@@ -1,0 +1,139 @@
+"""The ``RPCENABLE_BACKGROUND_*`` settings of background jobs, read once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+#: Settings of this component and their defaults.
+DEFAULTS: dict[str, Any] = {
+    "RPCENABLE_BACKGROUND": "thread",
+    "RPCENABLE_BACKGROUND_WORKERS": 2,
+    "RPCENABLE_BACKGROUND_QUEUE_SIZE": 1000,
+    "RPCENABLE_BACKGROUND_SHUTDOWN_TIMEOUT": 30.0,
+    "RPCENABLE_BACKGROUND_RETRIES": 0,
+    "RPCENABLE_BACKGROUND_RECORDS": True,
+    "RPCENABLE_BACKGROUND_MAIL_THROTTLE": 60.0,
+    "RPCENABLE_BACKGROUND_MAIL_TIMEOUT": 10.0,
+    "RPCENABLE_ADMINS": None,
+    "RPCENABLE_RQ_URL": "redis://127.0.0.1:6379/0",
+    "RPCENABLE_RQ_QUEUE": "rpcenable",
+    "RPCENABLE_RQ_JOB_TIMEOUT": None,
+}
+
+BACKENDS = ("thread", "rq", "sync")
+
+#: Used when ``RPCENABLE_LOG_REDACT_KEYS`` is not set (the call log sets it).
+DEFAULT_REDACT_KEYS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "signature",
+    "apikey",
+    "authorization",
+    "privatekey",
+    "credential",
+)
+
+
+def _int(config: Any, key: str, minimum: int) -> int:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise RuntimeError(f"{key} must be an integer of at least {minimum}, got {value!r}")
+    return value
+
+
+def _seconds(config: Any, key: str) -> float:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise RuntimeError(f"{key} must be a number of seconds (0 or more), got {value!r}")
+    return float(value)
+
+
+def _admins(config: Any) -> tuple[Any, ...]:
+    admins = config.get("RPCENABLE_ADMINS")
+    if admins is None:
+        admins = config.get("ADMINS")
+    if not admins:
+        return ()
+    if isinstance(admins, str):
+        admins = [admins]
+    result = []
+    for admin in admins:
+        if isinstance(admin, (list, tuple)) and len(admin) == 2:
+            result.append((str(admin[0]), str(admin[1])))
+        elif isinstance(admin, str) and admin:
+            result.append(admin)
+        else:
+            raise RuntimeError(
+                "RPCENABLE_ADMINS (or ADMINS) must be a list of addresses or (name, address) "
+                f"pairs, got {admin!r} in it"
+            )
+    return tuple(result)
+
+
+def _norm_key(key: Any) -> str:
+    return "".join(ch for ch in str(key).lower() if ch.isalnum())
+
+
+@dataclass(frozen=True)
+class BackgroundSettings:
+    """The background-job settings of one app."""
+
+    backend: str
+    workers: int
+    queue_size: int
+    shutdown_timeout: float
+    retries: int
+    records: bool
+    mail_throttle: float
+    #: SMTP socket timeout; ``None`` (setting 0) waits as long as the OS does.
+    mail_timeout: float | None
+    admins: tuple[Any, ...]
+    redact_keys: tuple[str, ...]
+    rq_url: str
+    rq_queue: str
+    rq_job_timeout: int | None
+
+    @classmethod
+    def from_app(cls, app: Flask) -> BackgroundSettings:
+        """Set the defaults into ``app.config`` and read them.
+
+        :raises RuntimeError: on a value of the wrong type or range.
+        """
+        config = app.config
+        for key, value in DEFAULTS.items():
+            config.setdefault(key, value)
+        backend = str(config["RPCENABLE_BACKGROUND"]).lower()
+        if backend not in BACKENDS:
+            raise RuntimeError(f"RPCENABLE_BACKGROUND must be one of {BACKENDS}, got {backend!r}")
+        job_timeout = config["RPCENABLE_RQ_JOB_TIMEOUT"]
+        if job_timeout is not None:
+            job_timeout = _int(config, "RPCENABLE_RQ_JOB_TIMEOUT", 1)
+        queue_name = config["RPCENABLE_RQ_QUEUE"]
+        if not isinstance(queue_name, str) or not queue_name:
+            raise RuntimeError(f"RPCENABLE_RQ_QUEUE must be a non-empty string, got {queue_name!r}")
+        url = config["RPCENABLE_RQ_URL"]
+        if not isinstance(url, str) or not url:
+            raise RuntimeError("RPCENABLE_RQ_URL must be a Redis URL (redis://host:port/db)")
+        keys = config.get("RPCENABLE_LOG_REDACT_KEYS", DEFAULT_REDACT_KEYS)
+        if isinstance(keys, str):
+            keys = [keys]
+        return cls(
+            backend=backend,
+            workers=_int(config, "RPCENABLE_BACKGROUND_WORKERS", 1),
+            queue_size=_int(config, "RPCENABLE_BACKGROUND_QUEUE_SIZE", 1),
+            shutdown_timeout=_seconds(config, "RPCENABLE_BACKGROUND_SHUTDOWN_TIMEOUT"),
+            retries=_int(config, "RPCENABLE_BACKGROUND_RETRIES", 0),
+            records=bool(config["RPCENABLE_BACKGROUND_RECORDS"]),
+            mail_throttle=_seconds(config, "RPCENABLE_BACKGROUND_MAIL_THROTTLE"),
+            mail_timeout=_seconds(config, "RPCENABLE_BACKGROUND_MAIL_TIMEOUT") or None,
+            admins=_admins(config),
+            redact_keys=tuple(_norm_key(k) for k in keys if _norm_key(k)),
+            rq_url=url,
+            rq_queue=queue_name,
+            rq_job_timeout=job_timeout,
+        )

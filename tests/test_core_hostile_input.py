@@ -1,0 +1,436 @@
+"""Hostile request bodies: each gets its exact status or fault, and the server lives on."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import random
+import tracemalloc
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from core_helpers import Reply, call_body, new_app, post, running
+
+from flask_rpcenable import RPCEnable
+from flask_rpcenable import xmlrpc as codec
+from flask_rpcenable.dispatch import CallRecord
+from flask_rpcenable.faults import INVALID_REQUEST, NOT_WELL_FORMED, Fault
+
+LIMIT = 64 * 1024
+DEPTH = 4
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<methodCall><methodName>echo</methodName><params><param><value><string>&lol9;</string>
+</value></param></params></methodCall>"""
+
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<methodCall><methodName>echo</methodName><params><param><value><string>&xxe;</string>
+</value></param></params></methodCall>"""
+
+XXE_PARAMETER = b"""<?xml version="1.0"?>
+<!DOCTYPE foo [<!ENTITY % dtd SYSTEM "http://127.0.0.1:9/evil.dtd"> %dtd;]>
+<methodCall><methodName>echo</methodName></methodCall>"""
+
+EXTERNAL_DTD = b"""<?xml version="1.0"?>
+<!DOCTYPE methodCall SYSTEM "file:///etc/passwd">
+<methodCall><methodName>echo</methodName></methodCall>"""
+
+DOCTYPE_ONLY = b"""<!DOCTYPE methodCall [<!ELEMENT methodCall ANY>]>
+<methodCall><methodName>echo</methodName></methodCall>"""
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> Iterator[tuple[str, list[CallRecord]]]:
+    app = new_app(
+        tmp_path_factory.mktemp("hostile"),
+        RPCENABLE_MAX_REQUEST_SIZE=LIMIT,
+        RPCENABLE_MAX_DEPTH=DEPTH,
+    )
+    rpc = RPCEnable()
+
+    @rpc.register
+    def echo(value: Any = "") -> Any:
+        return value
+
+    rpc.init_app(app)
+    app.wsgi_app = measuring(app.wsgi_app)  # type: ignore[method-assign]
+    records: list[CallRecord] = []
+    rpc.state(app).dispatcher.recorders.append(records.append)
+    with running(app) as base:
+        yield base + "/rpc/", records
+
+
+@pytest.fixture
+def url(setup) -> str:
+    return setup[0]
+
+
+@pytest.fixture
+def records(setup) -> list[CallRecord]:
+    setup[1].clear()
+    return setup[1]
+
+
+def still_answers(url: str) -> None:
+    assert post(url, call_body("echo", "next")).loads() == "next"
+
+
+PEAKS: list[int] = []
+
+
+def measuring(wsgi_app: Any) -> Any:
+    """WSGI middleware: while tracemalloc runs, note each request's memory peak.
+
+    Measured around the app itself, because Werkzeug's development server
+    allocates a fixed 10 MB buffer of its own after each request (to drain
+    the socket) that says nothing about the endpoint.
+    """
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if not tracemalloc.is_tracing():
+            return wsgi_app(environ, start_response)
+        tracemalloc.reset_peak()
+        base, _ = tracemalloc.get_traced_memory()
+        try:
+            return list(wsgi_app(environ, start_response))
+        finally:
+            PEAKS.append(tracemalloc.get_traced_memory()[1] - base)
+
+    return app
+
+
+def post_measured(
+    url: str, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[Reply, int]:
+    """Post; return the reply and the peak of memory the app took to answer.
+
+    The body is sent from a file object, so the client makes no copy of it.
+    """
+    headers = {**(headers or {}), "Content-Length": str(len(body))}
+    PEAKS.clear()
+    tracemalloc.start()
+    try:
+        reply = post(url, io.BytesIO(body), headers)
+    finally:
+        tracemalloc.stop()
+    assert len(PEAKS) == 1
+    return reply, PEAKS[0]
+
+
+# -- entities and DTDs -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [BILLION_LAUGHS, XXE, XXE_PARAMETER, EXTERNAL_DTD, DOCTYPE_ONLY],
+    ids=["billion-laughs", "xxe", "xxe-parameter", "external-dtd", "doctype"],
+)
+def test_dtds_are_refused_at_once(url, records, body):
+    reply, peak = post_measured(url, body)
+    assert reply.status == 200
+    fault = reply.fault()
+    assert fault.faultCode == NOT_WELL_FORMED
+    assert "DTD" in fault.faultString
+    assert b"root:" not in reply.body and b"lollol" not in reply.body
+    # nothing was expanded: far below the 3 GB a billion laughs would take
+    assert peak < 2 * 1024 * 1024, peak
+    assert [(r.method, r.fault_code) for r in records] == [("-", NOT_WELL_FORMED)]
+    still_answers(url)
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [b"", b"  \n\t", b"\xef\xbb\xbf", b"<!-- a comment -->", b"<?xml version='1.0'?>\n<!--x-->\n"],
+    ids=["none", "whitespace", "utf8-bom", "comment", "decl-and-comment"],
+)
+def test_doctype_after_any_prolog_is_refused(url, prefix):
+    body = prefix + b'<!DOCTYPE x [<!ENTITY e "boom">]><methodCall><methodName>echo</methodName>'
+    body += b"<params><param><value>&e;</value></param></params></methodCall>"
+    assert post(url, body).fault().faultCode == NOT_WELL_FORMED
+    still_answers(url)
+
+
+def _utf16(text: str, codec_name: str) -> bytes:
+    return text.encode(codec_name)
+
+
+DOCTYPE_CALL = (
+    '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+    "<methodCall><methodName>echo</methodName><params><param><value>&e;</value></param>"
+    "</params></methodCall>"
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _utf16("<?xml version='1.0' encoding='UTF-16'?>" + DOCTYPE_CALL, "utf-16"),  # with BOM
+        _utf16("<?xml version='1.0' encoding='UTF-16'?>" + DOCTYPE_CALL, "utf-16-le"),  # no BOM
+        _utf16("<?xml version='1.0' encoding='UTF-16'?>" + DOCTYPE_CALL, "utf-16-be"),
+        _utf16(DOCTYPE_CALL, "utf-32"),
+        b"<?xml version='1.0' encoding='UTF-16'?>" + DOCTYPE_CALL.encode("utf-16-le"),
+        b"<?xml version='1.0' encoding='UTF-7'?>" + DOCTYPE_CALL.encode("utf-7"),
+        b"<?xml version='1.0' encoding='cp037'?>" + DOCTYPE_CALL.encode("cp037"),
+        b"<?xml version='1.0' encoding='shift_jis'?><methodCall/>",
+        b"<?xml version='1.0' encoding='no-such-codec'?><methodCall/>",
+    ],
+    ids=["utf16-bom", "utf16le", "utf16be", "utf32", "ascii-decl-utf16", "utf7", "ebcdic",
+         "shift-jis", "unknown"],
+)
+def test_doctype_in_an_unsupported_encoding(url, records, body):
+    reply = post(url, body)
+    fault = reply.fault()
+    assert fault.faultCode == NOT_WELL_FORMED
+    assert "encoding" in fault.faultString
+    assert b"root:" not in reply.body
+    assert records[0].method == "-"
+    still_answers(url)
+
+
+def test_an_encoding_beyond_the_scanned_declaration_cannot_switch_the_parser(url):
+    """A declaration too long to read: the body is read (and parsed) as UTF-8 anyway."""
+    decl = b"<?xml version='1.0'" + b" " * 2000 + b" encoding='UTF-7'?>"
+    body = decl + DOCTYPE_CALL.encode("utf-7")
+    reply = post(url, body)
+    assert reply.fault().faultCode in (NOT_WELL_FORMED, INVALID_REQUEST)
+    assert b"root:" not in reply.body
+    still_answers(url)
+
+
+def test_cdata_and_comments_are_fine(url):
+    body = (
+        b"<?xml version='1.0'?><!-- hello --><methodCall><methodName>echo</methodName>"
+        b"<params><param><value><string><![CDATA[<b>&amp;</b>]]></string></value>"
+        b"</param></params></methodCall>"
+    )
+    assert post(url, body).loads() == "<b>&amp;</b>"
+
+
+def test_second_line_of_defence_without_the_scan(monkeypatch):
+    """With the scan switched off, expat and ElementTree still refuse both attacks.
+
+    This checks the parser the codec relies on behind its own scan: expat's
+    amplification limit (2.4+) stops the billion laughs, and ElementTree
+    never loads external entities.
+    """
+    monkeypatch.setattr(codec, "_DECLARATION_RE", codec.re.compile(rb"(?!)"))
+    for body in (BILLION_LAUGHS, XXE):
+        with pytest.raises(Fault) as excinfo:
+            codec.decode_request(body)
+        assert excinfo.value.faultCode == NOT_WELL_FORMED
+        assert "root:" not in excinfo.value.faultString
+
+
+# -- size, compression ---------------------------------------------------------------
+
+
+def padded_call(size: int) -> bytes:
+    body = call_body("echo", "x")
+    return body.replace(b"<string>x", b"<string>" + b"x" * (size - len(body) + 1))
+
+
+def test_size_limit_exactly(url):
+    body = padded_call(LIMIT)
+    assert len(body) == LIMIT
+    assert len(post(url, body).loads()) > LIMIT - 200
+
+
+def test_over_the_limit_with_content_length_is_413(url, records):
+    reply = post(url, padded_call(LIMIT + 1))
+    assert reply.status == 413
+    assert [(r.method, r.fault_code, r.request_size) for r in records] == [
+        ("-", 413, LIMIT + 1)
+    ]
+    still_answers(url)
+
+
+def test_far_over_the_limit_is_413_before_the_body_is_read(url):
+    """Refused on the header alone; the server does not buffer the 4 MB."""
+    body = padded_call(4 * 1024 * 1024)
+    try:
+        reply, peak = post_measured(url, body)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server may hang up before the client finished sending
+    else:
+        assert reply.status == 413
+        assert peak < 1024 * 1024, peak  # the body was not buffered
+    still_answers(url)
+
+
+def test_over_the_limit_chunked_is_413(url, records):
+    body = padded_call(LIMIT * 3)
+    chunks = [body[i : i + 8192] for i in range(0, len(body), 8192)]
+    reply = post(url, iter(chunks))
+    assert reply.status == 413
+    assert records[0].method == "-" and records[0].fault_code == 413
+    still_answers(url)
+
+
+def test_chunked_under_the_limit_works(url):
+    body = call_body("echo", "chunked")
+    reply = post(url, iter([body[:10], body[10:50], body[50:]]))
+    assert reply.loads() == "chunked"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "GZip", "deflate"])
+def test_compressed_body_is_accepted(url, encoding):
+    body = call_body("echo", "compressed é" * 100)
+    data = zlib.compress(body) if encoding == "deflate" else gzip.compress(body)
+    reply = post(url, data, {"Content-Encoding": encoding})
+    assert reply.loads() == "compressed é" * 100
+
+
+def test_gzip_expanding_past_the_limit_is_413(url, records):
+    body = gzip.compress(padded_call(LIMIT + 100))
+    assert len(body) < LIMIT
+    reply = post(url, body, {"Content-Encoding": "gzip"})
+    assert reply.status == 413
+    assert records[0].fault_code == 413
+    still_answers(url)
+
+
+def test_gzip_bomb_is_413_with_bounded_memory(url):
+    bomb = gzip.compress(b"\0" * (50 * 1024 * 1024), compresslevel=9)
+    assert len(bomb) < LIMIT  # passes the size check on the compressed body
+    reply, peak = post_measured(url, bomb, {"Content-Encoding": "gzip"})
+    assert reply.status == 413
+    assert peak < 4 * LIMIT + 1024 * 1024, peak  # nowhere near 50 MB
+    still_answers(url)
+
+
+def test_compressed_body_over_the_limit_is_413(url):
+    data = random.Random(1).randbytes(2 * LIMIT)  # incompressible
+    body = gzip.compress(data)
+    assert len(body) > LIMIT
+    assert post(url, body, {"Content-Encoding": "gzip"}).status == 413
+    still_answers(url)
+
+
+@pytest.mark.parametrize("encoding", ["br", "compress", "zstd", "gzip, br", "identity;q=0"])
+def test_unknown_content_encoding_is_415(url, records, encoding):
+    reply = post(url, call_body("echo", "x"), {"Content-Encoding": encoding})
+    assert reply.status == 415
+    assert records[0].fault_code == 415
+    still_answers(url)
+
+
+def test_identity_content_encoding_is_fine(url):
+    assert post(url, call_body("echo", "i"), {"Content-Encoding": "identity"}).loads() == "i"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x1f\x8b\x08\x00 this is not gzip at all",
+        gzip.compress(call_body("echo", "x"))[:-12],  # truncated
+        b"plain text said to be gzip",
+    ],
+    ids=["corrupt", "truncated", "not-gzip"],
+)
+def test_corrupt_gzip_is_400(url, records, data):
+    reply = post(url, data, {"Content-Encoding": "gzip"})
+    assert reply.status == 400
+    assert records[0].fault_code == 400
+    still_answers(url)
+
+
+# -- structure ------------------------------------------------------------------------
+
+
+def nested(depth: int, kind: str = "array") -> str:
+    """A value nested ``depth`` levels deep (1 is a plain value)."""
+    value = "<int>1</int>"
+    for _ in range(depth - 1):
+        if kind == "array":
+            value = f"<array><data><value>{value}</value></data></array>"
+        else:
+            value = f"<struct><member><name>k</name><value>{value}</value></member></struct>"
+    return value
+
+
+@pytest.mark.parametrize("kind", ["array", "struct"])
+def test_nesting_up_to_the_limit_is_fine(url, kind):
+    body = (
+        "<methodCall><methodName>echo</methodName><params><param><value>"
+        f"{nested(DEPTH, kind)}</value></param></params></methodCall>"
+    ).encode()
+    result = post(url, body).loads()
+    for _ in range(DEPTH - 1):
+        result = result[0] if kind == "array" else result["k"]
+    assert result == 1
+
+
+@pytest.mark.parametrize("depth", [DEPTH + 1, 1000, 20000])
+@pytest.mark.parametrize("kind", ["array", "struct"])
+def test_too_deep_nesting_is_a_fault(url, records, kind, depth):
+    body = (
+        "<methodCall><methodName>echo</methodName><params><param><value>"
+        f"{nested(depth, kind)}</value></param></params></methodCall>"
+    ).encode()
+    if len(body) > LIMIT:
+        body = gzip.compress(body)  # still over the limit once inflated: 413
+        assert post(url, body, {"Content-Encoding": "gzip"}).status == 413
+    else:
+        fault = post(url, body).fault()
+        assert fault.faultCode == INVALID_REQUEST
+        assert f"deeper than {DEPTH}" in fault.faultString
+        assert records[0].method == "-"
+    still_answers(url)
+
+
+def test_deep_plain_xml_is_a_fault_not_a_crash(url):
+    """Deep elements the decoder never walks into still get a clean answer."""
+    depth = (LIMIT - 200) // 7
+    body = b"<methodCall>" + b"<a>" * depth + b"</a>" * depth + b"</methodCall>"
+    fault = post(url, body).fault()
+    assert fault.faultCode == INVALID_REQUEST
+    still_answers(url)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<methodCall><methodName>" + b"a" * 300 + b"</methodName></methodCall>",
+        b"<methodCall><methodName>echo\x07</methodName></methodCall>",
+        b"<methodCall><methodName>echo<b/></methodName></methodCall>",
+        b"<foo><methodName>echo</methodName></foo>",
+        b"<methodCall/>",
+    ],
+    ids=["long-name", "control-char", "element-in-name", "wrong-root", "empty-call"],
+)
+def test_bad_method_names_and_roots(url, body):
+    reply = post(url, body)
+    assert reply.fault().faultCode in (NOT_WELL_FORMED, INVALID_REQUEST)
+    still_answers(url)
+
+
+def test_invalid_utf8_is_not_well_formed(url):
+    body = call_body("echo", "x").replace(b"<string>x", b"<string>\xff\xfe")
+    assert post(url, body).fault().faultCode == NOT_WELL_FORMED
+    still_answers(url)
+
+
+def test_lone_surrogate_reference_is_not_well_formed(url):
+    body = call_body("echo", "x").replace(b"<string>x", b"<string>&#xD800;")
+    assert post(url, body).fault().faultCode == NOT_WELL_FORMED
+    still_answers(url)
+
+
+def test_many_small_values_are_fine(url):
+    values = list(range(2000))
+    assert post(url, call_body("echo", values)).loads() == values
