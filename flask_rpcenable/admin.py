@@ -266,6 +266,11 @@ class IncomingCallView(_LogView):
     column_searchable_list = ("method", "params", "fault_string", "username", "request_id")
     column_labels = {
         "created_at": "Time",
+        "method": "Method",
+        "params": "Params",
+        "fault_code": "Fault code",
+        "fault_string": "Fault string",
+        "username": "Username",
         "ok": "Success",
         "duration_ms": "Duration (ms)",
         "remote_addr": "Remote address",
@@ -316,6 +321,12 @@ class OutgoingCallView(_LogView):
     column_labels = {
         "created_at": "Time",
         "url": "URL",
+        "method": "Method",
+        "params": "Params",
+        "response": "Response",
+        "fault_code": "Fault code",
+        "fault_string": "Fault string",
+        "exception": "Exception",
         "ok": "Success",
         "duration_ms": "Duration (ms)",
     }

@@ -168,7 +168,9 @@ def init_app(app: Flask, state: RPCState) -> None:
     state.extra["background"] = Background(
         settings=settings,
         state=state,
-        records=RecordWriter(state.db, model, enabled=settings.records),
+        records=RecordWriter(
+            state.db, model, enabled=settings.records, retention_days=settings.retention_days
+        ),
     )
     from .background_admin import admin_view_factory
 

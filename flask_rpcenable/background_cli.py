@@ -57,3 +57,28 @@ def worker_command(
         run_worker(app, queues=queues, burst=burst, simple=simple, max_jobs=max_jobs, name=name)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@rpc_cli.command("prune-jobs")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Delete job records queued more than this many days ago "
+    "(default: RPCENABLE_BACKGROUND_RETENTION_DAYS).",
+)
+@with_appcontext
+def prune_jobs_command(days: float | None) -> None:
+    """Delete old background job records."""
+    from .background_core import get_background
+
+    background = get_background(current_app._get_current_object())  # type: ignore[attr-defined]
+    if days is None:
+        days = background.settings.retention_days
+    if days is None:
+        raise click.ClickException(
+            "RPCENABLE_BACKGROUND_RETENTION_DAYS is None (keep forever): give --older-than DAYS."
+        )
+    count = background.records.prune(days)
+    click.echo(f"Deleted {count} background job record(s) queued more than {days:g} days ago.")

@@ -8,6 +8,7 @@ removed afterwards, and a throttled error mail when the last attempt fails.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -200,6 +201,20 @@ class Background:
         kwargs: dict[str, Any],
         retries: int | None,
     ) -> JobSpec:
+        """Describe one call of ``func``.
+
+        :raises TypeError: when the arguments do not fit ``func``'s signature
+            (the caller learns it at once, not a worker later).
+        """
+        try:
+            signature = inspect.signature(func)
+        except (TypeError, ValueError):  # builtins without a signature
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{name}: {exc}") from None
         return JobSpec(
             id=uuid.uuid4().hex,
             name=name,

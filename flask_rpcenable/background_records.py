@@ -8,8 +8,10 @@ a failed write is logged, never raised into a worker.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import threading
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,8 @@ STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
 NAME_LENGTH = 255
 ERROR_LENGTH = 1000
 TRACEBACK_LENGTH = 20_000
+#: How often (seconds) queueing a job may also delete records past the retention.
+PRUNE_INTERVAL = 3600.0
 
 _cache: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -107,18 +111,50 @@ class RecordWriter:
     Every method needs an app context of the app whose ``db`` it writes to.
     """
 
-    def __init__(self, db: SQLAlchemy, model: Any, *, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        db: SQLAlchemy,
+        model: Any,
+        *,
+        enabled: bool = True,
+        retention_days: float | None = None,
+    ) -> None:
         self.db = db
         self.model = model
         self.enabled = enabled
+        self.retention_days = retention_days
+        self._last_prune = 0.0
+        self._prune_lock = threading.Lock()
 
     def create(self, job_id: str, name: str, arguments: str, backend: str) -> None:
-        """Insert the record of a job that is being queued."""
+        """Insert the record of a job that is being queued (and prune now and then)."""
         self._write(
             job_id,
             name,
             {"arguments": arguments, "backend": backend, "state": QUEUED, "queued_at": utcnow()},
         )
+        self._maybe_prune()
+
+    def _maybe_prune(self) -> None:
+        if not self.enabled or self.retention_days is None:
+            return
+        now = time.monotonic()
+        with self._prune_lock:
+            if self._last_prune and now - self._last_prune < PRUNE_INTERVAL:
+                return
+            self._last_prune = now
+        try:
+            self.prune(self.retention_days)
+        except Exception as exc:
+            log.warning("Pruning old background job records failed: %s", type(exc).__name__)
+
+    def prune(self, days: float) -> int:
+        """Delete records of jobs queued more than ``days`` ago; return how many."""
+        cutoff = utcnow() - datetime.timedelta(days=days)
+        table = self.model.__table__
+        with self.db.engine.begin() as connection:
+            result = connection.execute(table.delete().where(table.c.queued_at < cutoff))
+        return int(result.rowcount or 0)
 
     def update(self, job_id: str, name: str, **fields: Any) -> None:
         """Update a job's record; insert it if it is missing (its insert failed)."""

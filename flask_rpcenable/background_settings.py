@@ -15,6 +15,7 @@ DEFAULTS: dict[str, Any] = {
     "RPCENABLE_BACKGROUND_SHUTDOWN_TIMEOUT": 30.0,
     "RPCENABLE_BACKGROUND_RETRIES": 0,
     "RPCENABLE_BACKGROUND_RECORDS": True,
+    "RPCENABLE_BACKGROUND_RETENTION_DAYS": 30,
     "RPCENABLE_BACKGROUND_MAIL_THROTTLE": 60.0,
     "RPCENABLE_BACKGROUND_MAIL_TIMEOUT": 10.0,
     "RPCENABLE_ADMINS": None,
@@ -89,6 +90,7 @@ class BackgroundSettings:
     shutdown_timeout: float
     retries: int
     records: bool
+    retention_days: float | None
     mail_throttle: float
     #: SMTP socket timeout; ``None`` (setting 0) waits as long as the OS does.
     mail_timeout: float | None
@@ -119,6 +121,14 @@ class BackgroundSettings:
         url = config["RPCENABLE_RQ_URL"]
         if not isinstance(url, str) or not url:
             raise RuntimeError("RPCENABLE_RQ_URL must be a Redis URL (redis://host:port/db)")
+        retention = config["RPCENABLE_BACKGROUND_RETENTION_DAYS"]
+        if retention is not None and (
+            isinstance(retention, bool) or not isinstance(retention, (int, float)) or retention <= 0
+        ):
+            raise RuntimeError(
+                "RPCENABLE_BACKGROUND_RETENTION_DAYS must be a positive number of days or None, "
+                f"got {retention!r}"
+            )
         keys = config.get("RPCENABLE_LOG_REDACT_KEYS", DEFAULT_REDACT_KEYS)
         if isinstance(keys, str):
             keys = [keys]
@@ -129,6 +139,7 @@ class BackgroundSettings:
             shutdown_timeout=_seconds(config, "RPCENABLE_BACKGROUND_SHUTDOWN_TIMEOUT"),
             retries=_int(config, "RPCENABLE_BACKGROUND_RETRIES", 0),
             records=bool(config["RPCENABLE_BACKGROUND_RECORDS"]),
+            retention_days=retention,
             mail_throttle=_seconds(config, "RPCENABLE_BACKGROUND_MAIL_THROTTLE"),
             mail_timeout=_seconds(config, "RPCENABLE_BACKGROUND_MAIL_TIMEOUT") or None,
             admins=_admins(config),

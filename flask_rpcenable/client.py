@@ -255,6 +255,12 @@ class XMLRPCPoint:
             raise AttributeError(name)
         return _Method(self._call, name)
 
+    def __getitem__(self, name: str) -> _Method:
+        """``remote["name"]``: a remote method whose name is no Python attribute
+        (``"class"``, ``"get-item"``) or is one of the point's own members
+        (``"close"``, ``"multicall"``, ``"url"``)."""
+        return _Method(self._call, name)
+
     def __call__(self, attr: str) -> Any:
         """``remote("close")()`` and ``remote("transport")``, as ServerProxy has."""
         if attr == "close":
@@ -412,6 +418,10 @@ class MultiCall:
     def __getattr__(self, name: str) -> _Method:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
+        return _Method(self._add, name)
+
+    def __getitem__(self, name: str) -> _Method:
+        """``mc["name"]``, as on :class:`XMLRPCPoint`."""
         return _Method(self._add, name)
 
     def _add(self, name: str, params: tuple[Any, ...]) -> None:

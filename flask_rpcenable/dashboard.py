@@ -197,7 +197,8 @@ def bar_chart(
                 f'width="{bar_w:.2f}" height="{err_h:.2f}"/>'
             )
         parts.append("</g>")
-        if i % label_every == 0:
+        label = hour.hour == 0 if n > 48 else i % label_every == 0
+        if label:
             text = hour.strftime("%H:00") if n <= 48 else hour.strftime("%m-%d")
             parts.append(
                 f'<text class="label" x="{x + bar_w / 2:.2f}" y="{height - 8}" '

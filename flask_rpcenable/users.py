@@ -228,7 +228,10 @@ def resolve_user_model(spec: Any, db: SQLAlchemy | None = None) -> type:
         try:
             model = import_string(spec.replace(":", "."))
         except ImportError as exc:
-            raise RuntimeError(f"RPCENABLE_USER_MODEL {spec!r} cannot be imported: {exc}") from None
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise RuntimeError(
+                f"the API user model {spec!r} cannot be imported ({reason})"
+            ) from None
     missing = [
         name
         for name in ("username", "active", "last_login", "get_api_key", "set_api_key")

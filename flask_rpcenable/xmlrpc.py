@@ -4,10 +4,11 @@ It knows nothing of Flask. Requests are parsed with the C-accelerated
 :mod:`xml.etree.ElementTree` after a cheap scan that refuses document type
 declarations (and so every entity declaration, internal or external) before
 the parser sees them. The scan is sound because only ASCII-compatible
-encodings are accepted and the parser is fed the text the codec decoded, so
-a document cannot switch the parser to another encoding behind the scan's
-back. Behind it, expat itself (2.4 and later) caps entity amplification, and
-ElementTree never loads external entities. The standard library is not
+encodings are accepted and the parser is told the encoding the codec
+checked (which overrides the document's declaration), so a document cannot
+switch the parser to another encoding behind the scan's back. Behind it,
+expat itself (2.4 and later) caps entity amplification, and ElementTree
+never loads external entities. The standard library is not
 patched, so other code in the process keeps its own :mod:`xmlrpc.client`
 behaviour.
 """
@@ -68,7 +69,7 @@ class _Decoder:
         self._scalars: dict[str, Callable[[str], Any]] = {
             "int": _parse_int,
             "i4": _parse_int,
-            "string": str,
+            "string": _identity,
             "double": _parse_double,
             "boolean": _parse_bool,
             "dateTime.iso8601": _parse_datetime,
@@ -76,20 +77,19 @@ class _Decoder:
         }
 
     def value(self, element: ET.Element, depth: int) -> Any:
-        if depth > self.max_depth:
-            raise RequestError(
-                INVALID_REQUEST, f"values are nested deeper than {self.max_depth} levels"
-            )
-        children = list(element)
-        if not children:
-            return element.text or ""
-        if len(children) != 1 or (element.text and element.text.strip()):
+        if len(element) != 1:
+            if not len(element):  # untyped: a string
+                return element.text or ""
             raise RequestError(INVALID_REQUEST, "a <value> holds exactly one typed element")
-        typed = children[0]
+        text = element.text
+        if text and not text.isspace():
+            raise RequestError(INVALID_REQUEST, "a <value> holds exactly one typed element")
+        typed = element[0]
         tag = typed.tag
-        if tag[0] == "{":  # namespaced extension types such as ex:i8, ex:nil
-            tag = tag.rpartition("}")[2]
         scalar = self._scalars.get(tag)
+        if scalar is None and tag[0] == "{":  # namespaced extensions: ex:i8, ex:nil
+            tag = tag.rpartition("}")[2]
+            scalar = self._scalars.get(tag)
         if scalar is not None:
             if len(typed):
                 raise RequestError(INVALID_REQUEST, f"<{tag}> cannot contain elements")
@@ -97,41 +97,59 @@ class _Decoder:
                 return scalar(typed.text or "")
             except (ValueError, binascii.Error) as exc:
                 raise RequestError(INVALID_REQUEST, f"invalid <{tag}> value") from exc
+        if tag == "array":
+            return self._array(typed, depth + 1)
+        if tag == "struct":
+            return self._struct(typed, depth + 1)
         if tag == "i8":
             self.used_i8 = True
             try:
-                number = _parse_int(typed.text or "", I8_MIN, I8_MAX)
+                return _parse_int(typed.text or "", I8_MIN, I8_MAX)
             except ValueError as exc:
                 raise RequestError(INVALID_REQUEST, "invalid <i8> value") from exc
-            return number
-        if tag == "array":
-            data = typed.find("data")
-            if data is None or len(typed) != 1:
-                raise RequestError(INVALID_REQUEST, "an <array> holds exactly one <data>")
-            items = []
-            for item in data:
-                if item.tag != "value":
-                    raise RequestError(INVALID_REQUEST, "<data> holds only <value> elements")
-                items.append(self.value(item, depth + 1))
-            return items
-        if tag == "struct":
-            result = {}
-            for member in typed:
-                name = member.find("name")
-                value = member.find("value")
-                if member.tag != "member" or name is None or value is None or len(member) != 2:
-                    raise RequestError(
-                        INVALID_REQUEST, "a <struct> holds <member> elements of <name> and <value>"
-                    )
-                result[name.text or ""] = self.value(value, depth + 1)
-            return result
         if tag == "nil":
             if not self.allow_none:
                 raise RequestError(INVALID_REQUEST, "<nil/> is not accepted by this server")
+            if len(typed):
+                raise RequestError(INVALID_REQUEST, "<nil> cannot contain elements")
             return None
         raise RequestError(INVALID_REQUEST, f"unknown XML-RPC type <{tag}>")
 
+    def _too_deep(self) -> str:
+        return f"values are nested deeper than {self.max_depth} levels"
 
+    def _array(self, typed: ET.Element, depth: int) -> list[Any]:
+        if len(typed) != 1 or typed[0].tag != "data":
+            raise RequestError(INVALID_REQUEST, "an <array> holds exactly one <data>")
+        data = typed[0]
+        if depth > self.max_depth and len(data):
+            raise RequestError(INVALID_REQUEST, self._too_deep())
+        value = self.value
+        items = []
+        for item in data:
+            if item.tag != "value":
+                raise RequestError(INVALID_REQUEST, "<data> holds only <value> elements")
+            items.append(value(item, depth))
+        return items
+
+    def _struct(self, typed: ET.Element, depth: int) -> dict[str, Any]:
+        if depth > self.max_depth and len(typed):
+            raise RequestError(INVALID_REQUEST, self._too_deep())
+        value = self.value
+        result = {}
+        for member in typed:
+            if member.tag != "member" or len(member) != 2:
+                raise RequestError(INVALID_REQUEST, _BAD_MEMBER)
+            name, item = member
+            if name.tag != "name":  # the order is not guaranteed by every client
+                name, item = item, name
+            if name.tag != "name" or item.tag != "value" or len(name):
+                raise RequestError(INVALID_REQUEST, _BAD_MEMBER)
+            result[name.text or ""] = value(item, depth)
+        return result
+
+
+_BAD_MEMBER = "a <struct> holds <member> elements of one <name> and one <value>"
 _INT_RE = re.compile(r"[+-]?[0-9]{1,20}")
 #: Decimal notation with an optional exponent; also ``inf`` and ``nan``,
 #: which Python's client sends for those values.
@@ -139,6 +157,10 @@ _DOUBLE_RE = re.compile(
     r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?|inf|infinity|nan)",
     re.IGNORECASE,
 )
+
+
+def _identity(text: str) -> str:
+    return text
 
 
 def _parse_int(text: str, low: int = I4_MIN, high: int = I4_MAX) -> int:
@@ -172,6 +194,14 @@ _DATETIME_FORMATS = ("%Y%m%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y%m%dT%H%M%S")
 
 def _parse_datetime(text: str) -> datetime.datetime:
     text = text.strip()
+    # The common form, 20240102T03:04:05, without strptime's locale work.
+    if len(text) == 17 and text[8] == "T" and text[11] == ":" == text[14] and text.isascii():
+        digits = text[:8] + text[9:11] + text[12:14] + text[15:]
+        if digits.isdigit():
+            return datetime.datetime(
+                int(digits[:4]), int(digits[4:6]), int(digits[6:8]),
+                int(digits[8:10]), int(digits[10:12]), int(digits[12:14]),
+            )  # fmt: skip
     if len(text) > 40:
         raise ValueError("too long")
     for fmt in _DATETIME_FORMATS:
@@ -187,14 +217,14 @@ def _parse_base64(text: str) -> bytes:
     return base64.b64decode("".join(text.split()), validate=True)
 
 
-def _decode_text(body: bytes) -> str:
-    """The body as text, in the one encoding the parser will also use.
+def _checked_encoding(body: bytes) -> tuple[bytes, str]:
+    """Check the body's prolog; return the body and the encoding to parse it in.
 
     Only ASCII-compatible encodings are accepted (UTF-8 by default, or one
     of :data:`SAFE_ENCODINGS` named in the XML declaration). That makes the
-    byte scan for ``<!`` sound, and because the parser is then fed the
-    decoded *text*, it cannot be talked into another encoding by the
-    document (pyexpat parses text as UTF-8 whatever the declaration says).
+    byte scan for ``<!`` sound, and because the parser is then told that
+    encoding (which overrides anything the document declares), it cannot be
+    talked into another one behind the scan's back.
     """
     if body.startswith(_UTF8_BOM):
         body = body[3:]
@@ -218,12 +248,7 @@ def _decode_text(body: bytes) -> str:
         raise RequestError(
             NOT_WELL_FORMED, "not well-formed: DTDs and entity declarations are not allowed"
         )
-    try:
-        return body.decode(encoding)
-    except UnicodeDecodeError:
-        raise RequestError(
-            NOT_WELL_FORMED, f"not well-formed: the body is not valid {encoding}"
-        ) from None
+    return body, encoding
 
 
 def decode_request(body: bytes, *, allow_none: bool = True, max_depth: int = 32) -> DecodedRequest:
@@ -236,9 +261,11 @@ def decode_request(body: bytes, *, allow_none: bool = True, max_depth: int = 32)
         carries a DTD or uses an unsupported encoding; -32600 for
         well-formed XML that is no valid call (or holds an invalid value).
     """
-    text = _decode_text(body)
+    body, encoding = _checked_encoding(body)
     try:
-        root = ET.fromstring(text)  # noqa: S314 - declarations refused above
+        parser = ET.XMLParser(encoding=encoding)  # noqa: S314 - declarations refused above
+        parser.feed(body)
+        root = parser.close()
     except ET.ParseError as exc:
         raise RequestError(NOT_WELL_FORMED, f"not well-formed: {exc}") from None
     if root.tag != "methodCall":

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 import xmlrpc.client
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,20 @@ import pytest
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Mapped, mapped_column
-from test_auth_helpers import AuthEnv, fault_of, make_env, v1
+from test_auth_helpers import AuthEnv, fast_servers, fault_of, make_env, v1
 
 import flask_rpcenable.auth as auth_module
 from flask_rpcenable import RPCEnable, signals
 from flask_rpcenable.auth import MSG_FAILED, mark_auth
 from flask_rpcenable.signing import compute_signature, new_nonce
 from flask_rpcenable.users import BaseAPIUser, api_user_model, create_api_user
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Any]]:
+    """Live servers that stop quickly (overrides conftest's ``serve``)."""
+    with fast_servers() as start:
+        yield start
 
 
 @pytest.fixture
@@ -256,7 +263,8 @@ def test_concurrent_replays_in_one_process(env: AuthEnv) -> None:
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert sorted(outcomes, key=str) == sorted([402] * 19 + ["User alice says: race"], key=str)
+    expected = sorted([402] * 19 + ["User alice says: race"], key=str)
+    assert sorted(outcomes, key=str) == expected, outcomes
     assert len(env.calls) == 1
 
 

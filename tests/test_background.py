@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import datetime
 import logging
 import os
 import subprocess
@@ -75,7 +77,9 @@ def test_decorator_bare_and_called_keeps_the_function() -> None:
     assert isinstance(bare, PostponedFunction)
     assert bare.func is plain and bare.__doc__ == "Doc." and bare.__name__ == "plain"
     assert bare.retries is None and called.retries == 2
-    assert bare.job_name.endswith("test_decorator_bare_and_called_keeps_the_function.<locals>.plain")
+    assert bare.job_name.endswith(
+        "test_decorator_bare_and_called_keeps_the_function.<locals>.plain"
+    )
 
 
 def test_decorator_refuses_async_functions_and_bad_retries() -> None:
@@ -110,7 +114,9 @@ def test_calling_on_an_app_without_rpcenable_is_a_clear_error() -> None:
         ("RPCENABLE_RQ_QUEUE", ""),
     ],
 )
-def test_bad_settings_are_refused_at_init(make_app: Callable[..., Flask], key: str, value: Any) -> None:
+def test_bad_settings_are_refused_at_init(
+    make_app: Callable[..., Flask], key: str, value: Any
+) -> None:
     with pytest.raises(RuntimeError, match=key):
         RPCEnable(make_app(**{key: value}))
 
@@ -182,7 +188,7 @@ def test_failure_is_recorded_with_traceback_and_redacted_arguments(
     assert row.state == "failed"
     assert row.error == "RuntimeError: it broke"
     assert "Traceback (most recent call last)" in row.traceback
-    assert 'raise RuntimeError(message)' in row.traceback
+    assert "raise RuntimeError(message)" in row.traceback
     assert "api_token=***" in row.arguments and "note='visible'" in row.arguments
     assert "tok-123-secret" not in row.arguments
     failures = [r for r in caplog.records if "failed (attempt 1 of 1)" in r.getMessage()]
@@ -192,9 +198,7 @@ def test_failure_is_recorded_with_traceback_and_redacted_arguments(
 def test_secret_dict_keys_are_redacted_and_long_values_cut(bg_app: Callable[..., Flask]) -> None:
     app = bg_app(RPCENABLE_BACKGROUND="sync")
     with app.app_context():
-        handle = jobs.append_line.schedule(
-            app, os.devnull, "x" * 5000, delay=0.0
-        )
+        handle = jobs.append_line.schedule(app, os.devnull, "x" * 5000, delay=0.0)
         nested = jobs.fail({"user": "bob", "Password": "hunter2"}, note=["a"] * 100)
     assert len(record(app, handle.id).arguments) < 400
     text = record(app, nested.id).arguments
@@ -485,3 +489,80 @@ def test_forked_child_gets_a_fresh_pool(tmp_path: Any) -> None:
     assert result.stdout.strip() == "child 0"
     lines = path.read_text().split()
     assert sorted(lines) == ["child", "parent-before", "parent-queued"]
+
+
+def test_wrong_arguments_fail_in_the_caller(bg_app: Callable[..., Flask]) -> None:
+    app = bg_app()
+    with (
+        app.app_context(),
+        pytest.raises(TypeError, match="test_background_helpers.fail: .*password"),
+    ):
+        jobs.fail("x", password="never stored")
+    assert records(app) == []
+
+
+# -- admin ------------------------------------------------------------------------
+
+
+def test_admin_lists_jobs_read_only(bg_app: Callable[..., Flask]) -> None:
+    app = bg_app(
+        RPCENABLE_BACKGROUND="sync",
+        RPCENABLE_ADMIN_USERNAME="admin",
+        RPCENABLE_ADMIN_PASSWORD="admin-password",
+    )
+    with app.app_context():
+        failed = jobs.fail("shown in the admin", api_token="hidden-token")
+    client = app.test_client()
+    auth = {"Authorization": "Basic " + base64.b64encode(b"admin:admin-password").decode()}
+    assert client.get("/admin/background-jobs/").status_code == 401
+    page = client.get("/admin/background-jobs/", headers=auth)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "test_background_helpers.fail" in html and "RuntimeError: shown in the admin" in html
+    assert "hidden-token" not in html
+    row = record(app, failed.id)
+    details = client.get(f"/admin/background-jobs/details/?id={row.id}", headers=auth)
+    assert details.status_code == 200
+    assert "Traceback (most recent call last)" in details.get_data(as_text=True)
+    assert client.get("/admin/background-jobs/new/", headers=auth).status_code != 200
+    assert client.get(f"/admin/background-jobs/edit/?id={row.id}", headers=auth).status_code != 200
+    deleted = client.post("/admin/background-jobs/delete/", data={"id": row.id}, headers=auth)
+    assert deleted.status_code != 200
+    assert record(app, failed.id).state == "failed"  # still there
+
+
+# -- retention ----------------------------------------------------------------------
+
+
+def _age(app: Flask, job_id: str, days: float) -> None:
+    state = jobs.rpc.state(app)
+    table = state.models.BackgroundJob.__table__
+    with app.app_context(), state.db.engine.begin() as connection:
+        old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)
+        connection.execute(table.update().where(table.c.job_id == job_id).values(queued_at=old))
+
+
+def test_old_records_are_pruned_when_jobs_are_queued(bg_app: Callable[..., Flask]) -> None:
+    app = bg_app(RPCENABLE_BACKGROUND="sync", RPCENABLE_BACKGROUND_RETENTION_DAYS=7)
+    with app.app_context():
+        old = jobs.whoami()
+    _age(app, old.id, 8)
+    get_background(app).records._last_prune = 0.0  # as in a fresh process
+    with app.app_context():
+        new = jobs.whoami()
+    assert [r.job_id for r in records(app)] == [new.id]
+
+
+def test_prune_jobs_command(bg_app: Callable[..., Flask]) -> None:
+    app = bg_app(RPCENABLE_BACKGROUND="sync", RPCENABLE_BACKGROUND_RETENTION_DAYS=None)
+    with app.app_context():
+        handles = [jobs.whoami() for _ in range(3)]
+    _age(app, handles[0].id, 40)
+    _age(app, handles[1].id, 10)
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["rpc", "prune-jobs"])
+    assert refused.exit_code != 0 and "--older-than" in refused.output
+    result = runner.invoke(args=["rpc", "prune-jobs", "--older-than", "30"])
+    assert result.exit_code == 0, result.output
+    assert "Deleted 1 background job record(s)" in result.output
+    assert sorted(r.job_id for r in records(app)) == sorted(h.id for h in handles[1:])

@@ -217,6 +217,16 @@ def test_url_credentials_sent_as_basic_auth_and_hidden(remote: Any) -> None:
     assert "s%40cret" not in repr(point) and "bob" not in point.url
 
 
+def test_item_access_for_shadowed_names(stdlib_server: StdlibXMLRPCServer) -> None:
+    with XMLRPCPoint(stdlib_server.url) as point:
+        assert point["add"](1, 2) == 3
+        with pytest.raises(xmlrpc.client.Fault, match="close"):
+            point["close"]()  # the remote method, not XMLRPCPoint.close
+        with point.multicall() as mc:
+            mc["add"](2, 2)
+        assert list(mc.results) == [4]
+
+
 def test_invalid_method_name_refused_before_sending() -> None:
     point = XMLRPCPoint(f"http://127.0.0.1:{free_port()}/")  # would be refused
     with pytest.raises(ValueError, match="invalid XML-RPC method name"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import socket
 import ssl
+import threading
 import xmlrpc.client
 import zlib
 from collections.abc import Iterator
@@ -131,6 +132,26 @@ def test_stale_keep_alive_connection_is_replaced(servers: list[Any]) -> None:
         assert point.b() == 7
     assert server.connections == 2
     assert len(server.requests) == 2
+
+
+def test_threads_share_pooled_connections(servers: list[Any]) -> None:
+    counter = iter(range(10_000))
+    server = canned(servers, lambda h, b: (200, [], xml_response(f"<int>{next(counter)}</int>")))
+    results: list[int] = []
+    with XMLRPCPoint(server.url, pool_size=4) as point:
+
+        def work() -> None:
+            for _ in range(10):
+                results.append(point.n())
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert sorted(results) == list(range(40))
+    # At most one connection per thread, each reused for its later calls.
+    assert 1 <= server.connections <= 4
 
 
 def test_request_headers(servers: list[Any]) -> None:

@@ -1,0 +1,1 @@
+"""The flask-rpcenable example app: ``flask --app example.app run``."""

@@ -1,0 +1,109 @@
+"""The example app: started with ``flask --app example.app run`` in a subprocess."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def example_url(tmp_path_factory):
+    instance = tmp_path_factory.mktemp("example-instance")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "RPCENABLE_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    app_spec = f"example.app:create_app(instance_path={str(instance)!r})"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", app_spec, "run", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/rpc/"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+                pytest.fail(f"the example exited with {process.returncode}:\n{output}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("the example did not start within 30 s")
+                time.sleep(0.1)
+        yield url, instance
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+
+def test_list_methods(example_url):
+    url, _ = example_url
+    with xmlrpc.client.ServerProxy(url) as server:
+        assert server.system.listMethods() == [
+            "divide",
+            "echo",
+            "people.describe",
+            "system.listMethods",
+            "system.methodHelp",
+            "system.methodSignature",
+            "system.multicall",
+        ]
+
+
+def test_methods(example_url):
+    url, instance = example_url
+    with xmlrpc.client.ServerProxy(url, use_builtin_types=True) as server:
+        assert server.echo("Hi!") == "Server says: Hi!"
+        assert server.people.describe(
+            {"name": "Ada", "born": datetime.datetime(1815, 12, 10)}
+        ) == {"name": "Ada", "greeting": "Hello, Ada!", "born_weekday": "Sunday"}
+        assert server.divide(1, 4) == 0.25
+        with pytest.raises(xmlrpc.client.Fault) as excinfo:
+            server.divide(1, 0)
+        assert excinfo.value.faultCode == 1
+        assert server.system.methodSignature("divide") == [["double", "double", "double"]]
+    with xmlrpc.client.ServerProxy(url + "v2/") as v2:
+        assert v2.math.add(2, 3) == 5
+        assert v2.system.listMethods()[0] == "math.add"
+    # the embedded database is in the instance folder
+    assert (instance / "rpcenable.sqlite").exists()
+
+
+def test_admin_credentials_come_from_the_environment(monkeypatch, tmp_path):
+    from example.app import create_app
+
+    monkeypatch.setenv("RPCENABLE_ADMIN_USERNAME", "alice")
+    monkeypatch.setenv("RPCENABLE_ADMIN_PASSWORD", "correct horse")
+    monkeypatch.setenv("FLASK_RPCENABLE_MAX_DEPTH", "7")
+    app = create_app(instance_path=str(tmp_path))
+    assert app.config["RPCENABLE_ADMIN_USERNAME"] == "alice"
+    assert app.config["RPCENABLE_ADMIN_PASSWORD"] == "correct horse"
+    assert app.config["RPCENABLE_LOG_INCOMING"] is True
+    assert app.config["RPCENABLE_MAX_DEPTH"] == 7
+    assert app.config["SECRET_KEY"]
