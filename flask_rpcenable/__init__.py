@@ -5,8 +5,11 @@ from __future__ import annotations
 from xmlrpc.client import Binary, DateTime, Fault
 
 from . import faults, signals
+from .background import postpone
+from .client import XMLRPCPoint
 from .dispatch import CallContext, CallRecord
 from .extension import RPCEnable, RPCState
+from .signing import compute_signature, generate_auth_args
 
 __version__ = "0.1.0"
 
@@ -18,6 +21,10 @@ __all__ = [
     "Fault",
     "RPCEnable",
     "RPCState",
+    "XMLRPCPoint",
+    "compute_signature",
     "faults",
+    "generate_auth_args",
+    "postpone",
     "signals",
 ]

@@ -23,6 +23,7 @@ import hmac
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -249,14 +250,23 @@ def build_cache(app: Flask) -> Cache:
     kind = str(config.get("CACHE_TYPE") or "SimpleCache")
     if kind.lower() in _SIMPLE_NAMES:
         kind = f"{__name__}.ProcessNonceCache"
+    own_client: Any = None
     if kind.lower() in _MEMCACHED_NAMES:
-        config["CACHE_MEMCACHED_SERVERS"] = _memcached_servers(config["CACHE_MEMCACHED_SERVERS"])
+        servers = config["CACHE_MEMCACHED_SERVERS"]
+        config["CACHE_MEMCACHED_SERVERS"] = _memcached_servers(servers)
+        if config["CACHE_MEMCACHED_SERVERS"] is not servers and hasattr(
+            config["CACHE_MEMCACHED_SERVERS"], "close"
+        ):
+            own_client = config["CACHE_MEMCACHED_SERVERS"]
     config["CACHE_TYPE"] = kind
     for key in ("CACHE_THRESHOLD", "CACHE_KEY_PREFIX"):
         if config.get(key) is None:
             config[key] = DEFAULTS[f"RPCENABLE_{key}"]
     cache = Cache(with_jinja2_ext=False, config=config)
     cache.init_app(app)
+    if own_client is not None:
+        # close the sockets of the client we made when the app goes away
+        weakref.finalize(app, own_client.close)
     return cache
 
 

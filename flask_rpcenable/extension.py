@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from collections.abc import Callable
@@ -173,10 +174,8 @@ class RPCEnable:
 
         def decorator(f: F) -> F:
             self.registry.add(f, name=name, version=version)
-            try:
+            with contextlib.suppress(AttributeError, TypeError):  # builtins and the like
                 setattr(f, REGISTERED_ATTR, True)
-            except (AttributeError, TypeError):  # builtins and the like
-                pass
             return f
 
         return decorator if func is None else decorator(func)
@@ -197,6 +196,14 @@ class RPCEnable:
             return mark_auth(f, **options)
 
         return decorator if func is None else decorator(func)
+
+    @staticmethod
+    def postpone(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        """Run a function's calls in the background: the same as
+        :func:`flask_rpcenable.postpone`, offered here for convenience."""
+        from .background import postpone
+
+        return postpone(func, **options) if func is not None else postpone(**options)
 
     # -- access --------------------------------------------------------------
 
