@@ -60,6 +60,12 @@ def make_view_class() -> type:
                     "success",
                 )
 
+        def _session(self) -> Any:
+            # Flask-Admin 2 is given the Flask-SQLAlchemy object: its session
+            # is looked up per request.
+            db = self.session
+            return db.session if hasattr(db, "session") else db
+
         def _selected(self, ids: list[str]) -> list[Any]:
             return list(get_query_for_ids(self.get_query(), self.model, tuple(ids)).all())
 
@@ -71,7 +77,7 @@ def make_view_class() -> type:
         def action_regenerate_key(self, ids: list[str]) -> None:
             users = self._selected(ids)
             keys = [(user.username, user.regenerate_api_key()) for user in users]
-            self.session.commit()
+            self._session().commit()
             for username, api_key in keys:
                 flash(
                     f"New API key of {username}: {api_key} -- copy it now, it is shown only "
@@ -91,7 +97,7 @@ def make_view_class() -> type:
             users = self._selected(ids)
             for user in users:
                 user.active = active
-            self.session.commit()
+            self._session().commit()
             word = "activated" if active else "deactivated"
             flash(f"{len(users)} API user(s) {word}.", "success")
 

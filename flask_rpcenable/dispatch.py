@@ -208,17 +208,18 @@ class Dispatcher:
     ) -> Any:
         system = self._system.get(method)
         if system is not None:
-            signals.call_started.send(app, method=method, version=ctx.version, params=params)
+            if method == "system.multicall":
+                record.params = self._redact_multicall(ctx, params)
+            signals.call_started.send(app, method=method, version=ctx.version, params=record.params)
             return system(ctx, params)
         procedure = self.registry.get(method, ctx.version)
         if procedure is None:
             raise Fault(METHOD_NOT_FOUND, f"Method not found: {method!r}")
         args: list[Any]
         if procedure.requires_auth:
+            record.params = self._redact(procedure, params, ctx)
             if self.authenticator is None:
-                record.params = [REDACTED] * min(len(params), len(V1_AUTH_PARAMS))
                 raise Fault(INTERNAL_ERROR, "Internal error: authentication is not set up")
-            record.params = self.authenticator.redact(params, ctx)
             verified = self.authenticator.authenticate(procedure, params, ctx)
             record.username = verified.username
             args = [verified.user, *procedure.checker.bind(method, verified.params)]
@@ -228,6 +229,29 @@ class Dispatcher:
         if procedure.is_async:
             return app.ensure_sync(procedure.func)(*args)
         return procedure.func(*args)
+
+    def _redact(self, procedure: Procedure, params: list[Any], ctx: CallContext) -> list[Any]:
+        """The parameters of a call to ``procedure`` as they may be logged."""
+        if not procedure.requires_auth:
+            return params
+        if self.authenticator is None:
+            count = min(len(params), len(V1_AUTH_PARAMS))
+            return [REDACTED] * count + list(params[count:])
+        return self.authenticator.redact(params, ctx)
+
+    def _redact_multicall(self, ctx: CallContext, params: list[Any]) -> list[Any]:
+        """A multicall's parameters with each guarded sub-call's auth arguments redacted."""
+        if len(params) != 1 or not isinstance(params[0], list):
+            return params
+        calls = []
+        for call in params[0]:
+            if isinstance(call, dict) and isinstance(call.get("methodName"), str):
+                procedure = self.registry.get(call["methodName"], ctx.version)
+                sub_params = call.get("params")
+                if procedure is not None and isinstance(sub_params, list):
+                    call = {**call, "params": self._redact(procedure, sub_params, ctx)}
+            calls.append(call)
+        return [calls]
 
     def _finish(self, app: Any, record: CallRecord, error: BaseException | None) -> None:
         duration = record.duration_ms / 1000.0

@@ -14,6 +14,13 @@ namespace), ``params`` (the positional parameters, with authentication
 arguments replaced by ``"***"``). ``call_finished`` adds ``result`` and
 ``duration`` (seconds); ``call_failed`` adds ``exception`` (the original
 exception or the :class:`~xmlrpc.client.Fault`) and ``duration``.
+
+They are sent for each ``system.multicall`` sub-call and for the multicall
+itself. ``call_started`` comes once the method is found and its parameters
+are bound (an unknown method or bad parameters only send ``call_failed``);
+a request refused before parsing sends ``call_failed`` with method ``"-"``.
+An exception in a ``call_finished`` or ``call_failed`` receiver is logged
+and does not change the response.
 """
 
 from __future__ import annotations

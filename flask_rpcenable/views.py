@@ -67,8 +67,8 @@ def make_blueprint(rpc: RPCEnable, state: RPCState) -> Blueprint:
         except Fault as fault:
             dispatcher.record_rejected(ctx, fault)
             return _xml(encode_fault(fault, encoding=settings.encoding))
-        except Exception as exc:  # a broken authenticator: never a 500
-            current_app.logger.error("verifying an RPC request failed", exc_info=exc)
+        except Exception as exc:  # a bug (say, in the authenticator): still no 500
+            current_app.logger.error("checking an RPC request failed", exc_info=exc)
             fault = Fault(APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE)
             dispatcher.record_rejected(ctx, fault)
             return _xml(encode_fault(fault, encoding=settings.encoding))
@@ -92,9 +92,11 @@ def make_blueprint(rpc: RPCEnable, state: RPCState) -> Blueprint:
     def _xml(payload: bytes) -> Response:
         return Response(payload, 200, content_type=content_type)
 
-    methods = ["GET", "POST"]
-    blueprint.add_url_rule("/", "endpoint", endpoint, methods=methods, defaults={"version": None})
-    blueprint.add_url_rule("/v<int:version>/", "endpoint", endpoint, methods=methods)
+    # strict_slashes=False: ``POST /rpc`` works too (no redirect, which
+    # XML-RPC clients do not follow).
+    options = {"methods": ["GET", "POST"], "strict_slashes": False}
+    blueprint.add_url_rule("/", "endpoint", endpoint, defaults={"version": None}, **options)
+    blueprint.add_url_rule("/v<int:version>/", "endpoint", endpoint, **options)
     return blueprint
 
 

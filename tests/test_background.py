@@ -82,6 +82,23 @@ def test_decorator_bare_and_called_keeps_the_function() -> None:
     )
 
 
+def test_public_entry_points(bg_app: Callable[..., Flask]) -> None:
+    import flask_rpcenable
+
+    assert flask_rpcenable.postpone is postpone
+    rpc = RPCEnable()
+
+    def double(x: int) -> int:
+        return 2 * x
+
+    bare = rpc.postpone(double)
+    called = rpc.postpone(retries=1)(double)
+    assert isinstance(bare, PostponedFunction) and called.retries == 1
+    app = bg_app(RPCENABLE_BACKGROUND="sync")
+    with app.app_context():
+        assert bare(21).result(0) == 42
+
+
 def test_decorator_refuses_async_functions_and_bad_retries() -> None:
     async def coroutine() -> None:
         return None

@@ -181,10 +181,32 @@ def test_rq_refuses_functions_a_worker_cannot_import(rq_app: Flask) -> None:
         postpone(local)()
 
 
-def test_worker_command_needs_the_rq_backend(rq_env: dict[str, Any], tmp_path: Any) -> None:
-    result = run_worker(dict(rq_env, RPCENABLE_BACKGROUND="thread"), tmp_path)
-    assert result.returncode != 0
-    assert "RPCENABLE_BACKGROUND = 'rq'" in result.stderr
+def test_worker_command_needs_the_rq_backend(tmp_path: Any) -> None:
+    app = jobs.create_app(
+        instance_path=str(tmp_path / "instance"),
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'thread.sqlite'}",
+    )
+    result = app.test_cli_runner().invoke(args=["rpc", "worker", "--burst"])
+    assert result.exit_code != 0
+    assert "RPCENABLE_BACKGROUND = 'rq'" in result.output
+
+
+def test_redis_down_at_scheduling_raises_and_records(tmp_path: Any) -> None:
+    """No Redis server needed: nothing listens on the port."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    app = jobs.create_app(
+        instance_path=str(tmp_path / "instance"),
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'down.sqlite'}",
+        RPCENABLE_BACKGROUND="rq",
+        RPCENABLE_RQ_URL=f"redis://127.0.0.1:{jobs.free_port()}/0",
+    )
+    with app.app_context():
+        jobs.rpc.state(app).db.create_all()
+        with pytest.raises(RedisConnectionError):
+            jobs.whoami()
+    [record] = rows(app).values()
+    assert record.state == "failed" and record.error.startswith("Not scheduled: ConnectionError")
 
 
 def test_result_times_out_while_no_worker_runs(rq_app: Flask) -> None:

@@ -412,3 +412,38 @@ def test_bad_settings_are_refused(make_app: Callable[..., Flask], key: str, valu
     app = make_app(**{key: value})
     with pytest.raises(RuntimeError, match=key):
         RPCEnable().init_app(app)
+
+
+def test_real_auth_component_success_and_failure(db_url: str, make_log_app: MakeLogApp) -> None:
+    from flask_rpcenable import generate_auth_args
+    from flask_rpcenable.users import create_api_user
+
+    def setup(app: Flask, rpc: RPCEnable) -> None:
+        @rpc.register
+        @rpc.auth
+        def auth_echo(user: Any, var: str = "") -> str:
+            return f"User {user.username} says: {var}"
+
+    log = make_log_app(db_url, setup=setup)
+    with log.app.app_context():
+        _, api_key = create_api_user(log.db, log.state.models.APIUser, "alice")
+    good = list(generate_auth_args("alice", api_key))
+    assert log.call("auth_echo", *good, "hi") == "User alice says: hi"
+    forged = list(generate_auth_args("alice", "not-the-key"))
+    fault = log.call("auth_echo", *forged, "hi")
+    assert isinstance(fault, xmlrpc.client.Fault) and fault.faultCode == 406
+    # a multicall with a guarded sub-call: its auth arguments are redacted everywhere
+    log.call("system.multicall", [
+        {"methodName": "auth_echo", "params": [*generate_auth_args("alice", api_key), "m"]},
+    ])
+    ok_row, failed_row, sub_row, envelope = log.rows()
+    assert ok_row.username == "alice" and ok_row.ok
+    assert json.loads(ok_row.params) == ["***", "***", "***", "***", "hi"]
+    assert failed_row.username is None and failed_row.fault_code == 406
+    assert json.loads(failed_row.params) == ["***", "***", "***", "***", "hi"]
+    assert sub_row.multicall_index == 0 and sub_row.username == "alice"
+    assert json.loads(sub_row.params) == ["***", "***", "***", "***", "m"]
+    everything = " ".join(f"{r.params} {r.result}" for r in log.rows())
+    for secret in (good[3], forged[3], api_key):
+        assert secret not in everything
+    assert json.loads(envelope.params) == [{"methods": ["auth_echo"]}]

@@ -391,3 +391,69 @@ def test_multicall_wrong_params(url, params):
 def test_multicall_empty(url):
     with proxy(url) as server:
         assert server.system.multicall([]) == []
+
+
+def test_a_bug_before_parsing_is_an_application_error_not_a_500(tmp_path, caplog):
+    """Whatever goes wrong in the request checks, the client gets a fault."""
+    app = new_app(tmp_path)
+    rpc = make_rpc()
+    rpc.init_app(app)
+    dispatcher = rpc.state(app).dispatcher
+    records: list[CallRecord] = []
+    dispatcher.recorders.append(records.append)
+
+    class BrokenAuthenticator:
+        signature_prefix = ()
+        help_text = ""
+
+        def verify_request(self, ctx: Any) -> None:
+            raise KeyError(SECRET)
+
+    dispatcher.authenticator = BrokenAuthenticator()  # type: ignore[assignment]
+    with running(app) as base:
+        reply = post(base + "/rpc/", call_body("add", 1, 2))
+    fault = reply.fault()
+    assert fault.faultCode == APPLICATION_ERROR
+    assert SECRET.encode() not in reply.body
+    assert SECRET in caplog.text
+    assert [(r.method, r.fault_code) for r in records] == [("-", APPLICATION_ERROR)]
+
+
+def test_multicall_record_redacts_auth_arguments_of_sub_calls(tmp_path):
+    """The envelope's params must not carry the nonces and signatures of its sub-calls."""
+    app = new_app(tmp_path)
+    rpc = make_rpc()
+
+    @rpc.register
+    @rpc.auth
+    def guarded(user: Any, payload: str) -> str:
+        return payload
+
+    rpc.init_app(app)
+    records: list[CallRecord] = []
+    started: list[Any] = []
+    rpc.state(app).dispatcher.recorders.append(records.append)
+    auth_args = ["NONCE-abcdefghijklmnop", "1700000000", "alice", "f" * 64]
+    calls = [
+        {"methodName": "guarded", "params": [*auth_args, "visible payload"]},
+        {"methodName": "add", "params": [1, 2]},
+    ]
+
+    def on_started(sender: Any, **extra: Any) -> None:
+        started.append(extra["params"])
+
+    with (
+        signals.call_started.connected_to(on_started, sender=app),
+        running(app) as base,
+        proxy(base + "/rpc/") as server,
+    ):
+        results = server.system.multicall(calls)
+    assert "faultCode" in results[0]  # not authenticated: the arguments are made up
+    assert results[1] == [3]
+    envelope = records[-1]
+    assert envelope.method == "system.multicall"
+    logged = repr(envelope.params) + repr(records[0].params) + repr(started)
+    for secret in (auth_args[0], auth_args[3]):
+        assert secret not in logged
+    assert envelope.params[0][0]["params"][-1] == "visible payload"
+    assert envelope.params[0][1] == {"methodName": "add", "params": [1, 2]}

@@ -106,6 +106,12 @@ def test_each_version_is_its_own_namespace(url):
         assert server.add(1, 2) == 3
 
 
+def test_urls_without_the_trailing_slash(base):
+    with proxy(base + "/rpc") as server, proxy(base + "/rpc/v2") as v2:
+        assert server.add(1, 2) == 3
+        assert v2.math.add(1, 2) == 3
+
+
 @pytest.mark.parametrize("path", ["v9/", "v1/", "v0/", "v99999999/"])
 def test_unknown_version_is_404(url, path):
     with proxy(url + path) as server, pytest.raises(xmlrpc.client.ProtocolError) as excinfo:
