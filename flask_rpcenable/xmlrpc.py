@@ -8,9 +8,8 @@ encodings are accepted and the parser is told the encoding the codec
 checked (which overrides the document's declaration), so a document cannot
 switch the parser to another encoding behind the scan's back. Behind it,
 expat itself (2.4 and later) caps entity amplification, and ElementTree
-never loads external entities. The standard library is not
-patched, so other code in the process keeps its own :mod:`xmlrpc.client`
-behaviour.
+never loads external entities. The standard library is not patched, so
+other code in the process keeps its own :mod:`xmlrpc.client` behaviour.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ _XML_DECL_RE = re.compile(rb"<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]{1
 #: ENTITY, ELEMENT, ATTLIST and the like, which only a DTD may hold.
 _DECLARATION_RE = re.compile(rb"<!(?!--|\[CDATA\[)")
 _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_METHOD_NAME_RE = re.compile(r"^[A-Za-z0-9_.:/]{1,255}$")
+_METHOD_NAME_RE = re.compile(r"[A-Za-z0-9_.:/]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -272,7 +271,7 @@ def decode_request(body: bytes, *, allow_none: bool = True, max_depth: int = 32)
         raise RequestError(INVALID_REQUEST, "the root element must be <methodCall>")
     name_el = root.find("methodName")
     name = (name_el.text or "").strip() if name_el is not None else ""
-    if not _METHOD_NAME_RE.match(name) or len(name_el):  # type: ignore[arg-type]
+    if not _METHOD_NAME_RE.fullmatch(name) or len(name_el):  # type: ignore[arg-type]
         raise RequestError(INVALID_REQUEST, "missing or invalid <methodName>")
     decoder = _Decoder(allow_none=allow_none, max_depth=max_depth)
     params: list[Any] = []
