@@ -493,8 +493,13 @@ class HMACAuthenticator:
         return AuthResult(user=user, username=username, params=list(params[4:]))
 
     def redact(self, params: list[Any], ctx: CallContext) -> list[Any]:
-        """The params with the four v1 auth arguments replaced by ``"***"``."""
-        if ctx.verified is not None or "v1" not in self.schemes:
+        """The params with the four v1 auth arguments replaced by ``"***"``.
+
+        Unless the request was verified by its v2 header, the first four
+        parameters are redacted, even with v1 turned off (a legacy client
+        may still send them).
+        """
+        if ctx.verified is not None:
             return list(params)
         count = min(len(params), len(V1_AUTH_PARAMS))
         return [REDACTED] * count + list(params[count:])

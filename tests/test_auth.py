@@ -402,3 +402,21 @@ def test_v2_disabled_ignores_the_header(tmp_path: Path, serve: Callable[..., Any
 def test_bad_settings_are_refused(tmp_path: Path, key: str, value: Any) -> None:
     with pytest.raises(RuntimeError, match=key if key != "RPCENABLE_USER_MODEL" else "model"):
         make_env(tmp_path, **{key: value})
+
+
+def test_redact() -> None:
+    from flask_rpcenable.dispatch import AuthResult, CallContext
+
+    def make(schemes: tuple[str, ...]) -> Any:
+        return auth_module.HMACAuthenticator(
+            None, window=300, schemes=schemes, nonces=None, user_model=object  # type: ignore[arg-type]
+        )
+
+    plain = CallContext(version=None)
+    verified = CallContext(version=None, verified=AuthResult(user=None, username="u", params=[]))
+    params = ["n" * 16, 1, "u", "sig", "arg"]
+    for schemes in (("v1", "v2"), ("v2",)):
+        authenticator = make(schemes)
+        assert authenticator.redact(params, plain) == ["***"] * 4 + ["arg"]
+        assert authenticator.redact(["a"], plain) == ["***"]
+        assert authenticator.redact(params, verified) == params
