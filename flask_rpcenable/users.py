@@ -55,6 +55,10 @@ USERNAME_MAX = 255
 _HKDF_INFO = b"flask-rpcenable api-key encryption v1"
 
 
+#: Shortest key accepted from outside (``create_api_user(api_key=...)``).
+IMPORTED_KEY_MIN = 16
+
+
 def utcnow() -> datetime.datetime:
     """The current time, timezone-aware in UTC."""
     return datetime.datetime.now(datetime.timezone.utc)
@@ -246,13 +250,24 @@ def resolve_user_model(spec: Any, db: SQLAlchemy | None = None) -> type:
 
 
 def create_api_user(
-    db: SQLAlchemy, model: type, username: str, *, active: bool = True
+    db: SQLAlchemy,
+    model: type,
+    username: str,
+    *,
+    active: bool = True,
+    api_key: str | None = None,
 ) -> tuple[Any, str]:
     """Create and commit an API user with a fresh key.
 
+    :param api_key: an existing key to keep (for users moved from
+        django-rpcenable, whose clients already hold their keys); at least
+        16 characters. By default a new random key is generated.
     :returns: ``(user, api_key)``; the key is shown once and not kept in clear.
-    :raises ValueError: when the username is empty, too long or taken.
+    :raises ValueError: when the username is empty, too long or taken, or the
+        given key is too short.
     """
+    if api_key is not None and len(api_key) < IMPORTED_KEY_MIN:
+        raise ValueError(f"an imported API key has at least {IMPORTED_KEY_MIN} characters")
     username = username.strip()
     if not username or len(username) > USERNAME_MAX:
         raise ValueError(f"a username has 1 to {USERNAME_MAX} characters")
@@ -262,7 +277,10 @@ def create_api_user(
     if exists is not None:
         raise ValueError(f"API user {username!r} already exists")
     user = model(username=username, active=active)
-    api_key = user.regenerate_api_key()
+    if api_key is None:
+        api_key = user.regenerate_api_key()
+    else:
+        user.set_api_key(api_key)
     db.session.add(user)
     db.session.commit()
     return user, api_key

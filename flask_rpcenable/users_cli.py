@@ -63,15 +63,29 @@ def users_group() -> None:
 @users_group.command("create")
 @click.argument("name")
 @click.option("--inactive", is_flag=True, help="Create the user deactivated.")
-def create_command(name: str, inactive: bool) -> None:
+@click.option(
+    "--key-from-stdin",
+    is_flag=True,
+    help="Keep an existing key, read from the first line of standard input "
+    "(for users moved from django-rpcenable).",
+)
+def create_command(name: str, inactive: bool, key_from_stdin: bool) -> None:
     """Create API user NAME and print its key (shown only this once)."""
+    imported = None
+    if key_from_stdin:
+        imported = click.get_text_stream("stdin").readline().strip()
     with _database() as (db, model):
         try:
-            user, api_key = create_api_user(db, model, name, active=not inactive)
+            user, api_key = create_api_user(
+                db, model, name, active=not inactive, api_key=imported
+            )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"Created API user {user.username!r}{' (inactive)' if inactive else ''}.")
-        click.echo(f"API key (shown only this once): {api_key}")
+        if imported is None:
+            click.echo(f"API key (shown only this once): {api_key}")
+        else:
+            click.echo("The given API key is stored encrypted.")
 
 
 @users_group.command("list")
