@@ -67,7 +67,10 @@ class Registry:
             isinstance(version, bool) or not isinstance(version, int) or version < 0
         ):
             raise TypeError(f"version must be a non-negative int or None, got {version!r}")
-        name = name if name is not None else func.__name__
+        if name is None:
+            name = getattr(func, "__name__", None)
+            if name is None:
+                raise TypeError(f"{func!r} has no __name__: register it with name=...")
         if not isinstance(name, str) or not _NAME_RE.match(name) or len(name) > 255:
             raise ValueError(
                 f"{name!r} is not a valid method name: use dotted identifiers such as 'math.add'"

@@ -288,7 +288,12 @@ def decode_request(body: bytes, *, allow_none: bool = True, max_depth: int = 32)
 
 
 def _escape(text: str) -> str:
-    """Escape character data; ``\\r`` too, which a parser would turn into ``\\n``."""
+    """Escape character data; ``\\r`` too, which a parser would turn into ``\\n``.
+
+    :raises TypeError: for characters XML 1.0 cannot carry at all.
+    """
+    if not (text.isascii() and text.isprintable()) and _INVALID_XML_CHARS.search(text):
+        raise _UnsendableText("characters XML 1.0 cannot carry")
     if "&" in text:
         text = text.replace("&", "&amp;")
     if "<" in text:
@@ -301,6 +306,10 @@ def _escape(text: str) -> str:
 
 
 class _NoneNotAllowed(TypeError):
+    pass
+
+
+class _UnsendableText(TypeError):
     pass
 
 
@@ -393,15 +402,19 @@ class _Marshaller(Marshaller):
 
     dispatch[datetime.date] = dump_date
 
-    def dump_wrapper(self, value: Binary | DateTime, write: Callable[[str], Any]) -> None:
-        self.write = write
-        try:
-            value.encode(self)
-        finally:
-            del self.write
+    def dump_binary(self, value: Binary, write: Callable[[str], Any]) -> None:
+        self.dump_bytes(value.data, write)
 
-    dispatch[Binary] = dump_wrapper
-    dispatch[DateTime] = dump_wrapper
+    dispatch[Binary] = dump_binary
+
+    def dump_datetime_wrapper(self, value: DateTime, write: Callable[[str], Any]) -> None:
+        # DateTime("anything") keeps any string; the standard marshaller
+        # would write it unescaped.
+        write("<value><dateTime.iso8601>")
+        write(_escape(str(value.value)))
+        write("</dateTime.iso8601></value>\n")
+
+    dispatch[DateTime] = dump_datetime_wrapper
 
 
 def encode_response(
@@ -426,16 +439,16 @@ def encode_response(
             "Internal error: the result holds None, which this server does not send "
             "(RPCENABLE_ALLOW_NONE)",
         ) from exc
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise Fault(
-            INTERNAL_ERROR, "Internal error: the result holds a value XML-RPC cannot carry"
-        ) from exc
-    if _INVALID_XML_CHARS.search(params):
+    except _UnsendableText as exc:
         raise Fault(
             INTERNAL_ERROR,
             "Internal error: the result holds characters XML 1.0 cannot carry; "
             "send bytes as base64",
-        )
+        ) from exc
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise Fault(
+            INTERNAL_ERROR, "Internal error: the result holds a value XML-RPC cannot carry"
+        ) from exc
     return _document(params, encoding)
 
 

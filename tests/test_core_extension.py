@@ -4,6 +4,7 @@ app context, async functions and CSRF, over real HTTP."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import xmlrpc.client
 from typing import Any
 
@@ -82,6 +83,18 @@ def test_invalid_names_are_refused(rpc, name):
 def test_invalid_versions_are_refused(rpc, version):
     with pytest.raises(TypeError):
         rpc.register(version=version)(lambda: None)
+
+
+def test_callables_without_a_name_need_one(rpc):
+    def power(base: int, exponent: int) -> int:
+        return base**exponent
+
+    square = functools.partial(power, exponent=2)
+    with pytest.raises(TypeError, match="name="):
+        rpc.register(square)
+    assert rpc.register(name="square")(square) is square
+    checker = rpc.registry.get("square", None).checker
+    assert checker.display == "(base: int, *, exponent: int = 2) -> int"
 
 
 def test_keyword_only_without_default_is_refused(rpc):

@@ -63,6 +63,8 @@ def make_rpc() -> RPCEnable:
             "huge": 2**70,
             "key": {1: "int key"},
             "control": "bell \x07",
+            "control-key": {"bell \x07": 1},
+            "surrogate": "\ud800",
         }[kind]
 
     @rpc.register(name="math.add", version=2)
@@ -229,7 +231,9 @@ def test_int_is_accepted_for_float(url):
 # -- -32603 ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["object", "set", "huge", "key", "control"])
+@pytest.mark.parametrize(
+    "kind", ["object", "set", "huge", "key", "control", "control-key", "surrogate"]
+)
 def test_unencodable_result_is_internal_error_and_recorded_as_such(url, records, kind):
     failed: list[dict[str, Any]] = []
     finished: list[Any] = []

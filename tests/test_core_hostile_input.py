@@ -434,3 +434,10 @@ def test_lone_surrogate_reference_is_not_well_formed(url):
 def test_many_small_values_are_fine(url):
     values = list(range(2000))
     assert post(url, call_body("echo", values)).loads() == values
+
+
+def test_a_small_call_does_not_allocate_the_limit(url):
+    """The body is read by its Content-Length, not into a buffer of the limit's size."""
+    reply, peak = post_measured(url, call_body("echo", "small"))
+    assert reply.loads() == "small"
+    assert peak < LIMIT // 2, peak

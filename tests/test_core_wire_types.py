@@ -29,6 +29,10 @@ def make_rpc() -> RPCEnable:
         return "a\r\nb\rc"
 
     @rpc.register
+    def odd_datetime() -> xmlrpc.client.DateTime:
+        return xmlrpc.client.DateTime("</dateTime.iso8601><string>injected")
+
+    @rpc.register
     def nothing() -> None:
         return None
 
@@ -110,6 +114,14 @@ def test_carriage_returns_survive_in_responses(url):
     """Python's client does not escape \\r in requests, but the server does in replies."""
     with proxy(url) as server:
         assert server.crlf() == "a\r\nb\rc"
+
+
+def test_datetime_wrapper_value_is_escaped(url):
+    """The stdlib would write a DateTime's string unescaped into the document."""
+    with xmlrpc.client.ServerProxy(url) as server:
+        got = server.odd_datetime()
+    assert isinstance(got, xmlrpc.client.DateTime)
+    assert got.value == "</dateTime.iso8601><string>injected"
 
 
 def test_stdlib_wrapper_types_without_builtin_types(url):
