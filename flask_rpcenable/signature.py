@@ -32,6 +32,9 @@ _XMLRPC_TYPE_NAMES: dict[Any, str] = {
     type(None): "nil",
 }
 
+#: XML-RPC types of authentication parameters that are not strings.
+_AUTH_PARAM_TYPES = {"timestamp": "int"}
+
 #: The four leading parameters of authentication scheme v1.
 V1_AUTH_PARAMS = ("nonce", "timestamp", "username", "signature")
 
@@ -139,7 +142,7 @@ class ParamChecker:
         """XML-RPC signatures: ``[return type, param types...]`` per arity."""
         returns = _xmlrpc_type_name(self.return_annotation)
         params = [_xmlrpc_type_name(a) for a in self.annotations]
-        prefix = ["string"] * len(auth_prefix)
+        prefix = [_AUTH_PARAM_TYPES.get(name, "string") for name in auth_prefix]
         return [
             [returns, *prefix, *params[:arity]]
             for arity in range(self.required, len(params) + 1)

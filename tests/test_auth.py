@@ -276,7 +276,9 @@ def test_introspection_shows_auth(env: AuthEnv) -> None:
     assert "Requires authentication" in proxy.system.methodHelp("auth_echo")
     assert "Say something" in proxy.system.methodHelp("auth_echo")
     signatures = proxy.system.methodSignature("auth_echo")
-    assert signatures == [["string"] * 5, ["string"] * 6]
+    # return type, then nonce, timestamp (int), username, signature, then var
+    auth = ["string", "int", "string", "string"]
+    assert signatures == [["string", *auth], ["string", *auth, "string"]]
     assert proxy.system.methodSignature("echo") == [["string"], ["string", "string"]]
     assert "Requires authentication" not in proxy.system.methodHelp("echo")
 
