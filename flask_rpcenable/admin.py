@@ -47,7 +47,8 @@ from flask_admin.model import typefmt
 from markupsafe import Markup
 from werkzeug.utils import import_string
 
-from .models import as_utc
+from .config_util import positive_int_setting
+from .dbutil import as_utc
 
 if TYPE_CHECKING:
     from .extension import RPCState
@@ -413,11 +414,7 @@ def init_app(app: Flask, state: RPCState) -> None:
         app.config.setdefault(key, value)
     if not state.primary or not app.config["RPCENABLE_ADMIN_ENABLED"]:
         return
-    sample = app.config["RPCENABLE_ADMIN_STATS_SAMPLE"]
-    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
-        raise RuntimeError(
-            f"RPCENABLE_ADMIN_STATS_SAMPLE must be a positive integer, got {sample!r}"
-        )
+    positive_int_setting("RPCENABLE_ADMIN_STATS_SAMPLE", app.config["RPCENABLE_ADMIN_STATS_SAMPLE"])
     access = app.config["RPCENABLE_ADMIN_ACCESS"]
     if access is not None and not (callable(access) or isinstance(access, str)):
         raise RuntimeError("RPCENABLE_ADMIN_ACCESS must be a callable or its import path")

@@ -29,7 +29,7 @@ from .background_mail import (
     summarize_arguments,
 )
 from .background_records import FAILED, QUEUED, RUNNING, SUCCEEDED, RecordWriter
-from .models import utcnow
+from .dbutil import utcnow
 
 if TYPE_CHECKING:
     from .background_settings import BackgroundSettings

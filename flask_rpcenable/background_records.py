@@ -12,13 +12,12 @@ import datetime
 import logging
 import threading
 import time
-import weakref
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from .models import utcnow
+from .dbutil import id_column, once_per_db, utcnow
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -38,30 +37,15 @@ TRACEBACK_LENGTH = 20_000
 #: How often (seconds) queueing a job may also delete records past the retention.
 PRUNE_INTERVAL = 3600.0
 
-_cache: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
 
-
-def _id_type() -> sa.types.TypeEngine[int]:
-    # BIGINT for long histories; INTEGER on SQLite, where only it autoincrements.
-    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
+@once_per_db
 def define_background_job_model(db: SQLAlchemy) -> Any:
     """Define (once per ``db``) the ``BackgroundJob`` model.
 
     :param db: the Flask-SQLAlchemy object whose metadata holds the table.
     :returns: the model class; the same one on every call for ``db``.
     """
-    with _lock:
-        model = _cache.get(db)
-        if model is None:
-            model = _build(db)
-            _cache[db] = model
-        return model
 
-
-def _build(db: SQLAlchemy) -> Any:
     class BackgroundJob(db.Model):  # type: ignore[name-defined,misc]
         """One postponed call: what ran, where, when, and how it ended."""
 
@@ -70,7 +54,7 @@ def _build(db: SQLAlchemy) -> Any:
             sa.Index("ix_rpcenable_background_job_state_queued", "state", "queued_at"),
         )
 
-        id = sa.Column(_id_type(), primary_key=True)
+        id = id_column()
         #: The job handle's id (the RQ job id with the RQ backend).
         job_id = sa.Column(sa.String(64), nullable=False, unique=True)
         #: ``module.function`` of the postponed function.

@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import Flask
 
+from . import config_util
+
 #: Settings of this component and their defaults.
 DEFAULTS: dict[str, Any] = {
     "RPCENABLE_BACKGROUND": "thread",
@@ -27,31 +29,15 @@ DEFAULTS: dict[str, Any] = {
 BACKENDS = ("thread", "rq", "sync")
 
 #: Used when ``RPCENABLE_LOG_REDACT_KEYS`` is not set (the call log sets it).
-DEFAULT_REDACT_KEYS = (
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "signature",
-    "apikey",
-    "authorization",
-    "privatekey",
-    "credential",
-)
+DEFAULT_REDACT_KEYS = config_util.DEFAULT_REDACT_KEYS
 
 
 def _int(config: Any, key: str, minimum: int) -> int:
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise RuntimeError(f"{key} must be an integer of at least {minimum}, got {value!r}")
-    return value
+    return config_util.int_setting(key, config[key], minimum)
 
 
 def _seconds(config: Any, key: str) -> float:
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise RuntimeError(f"{key} must be a number of seconds (0 or more), got {value!r}")
-    return float(value)
+    return config_util.seconds_setting(key, config[key])
 
 
 def _admins(config: Any) -> tuple[Any, ...]:
@@ -74,10 +60,6 @@ def _admins(config: Any) -> tuple[Any, ...]:
                 f"pairs, got {admin!r} in it"
             )
     return tuple(result)
-
-
-def _norm_key(key: Any) -> str:
-    return "".join(ch for ch in str(key).lower() if ch.isalnum())
 
 
 @dataclass(frozen=True)
@@ -121,17 +103,10 @@ class BackgroundSettings:
         url = config["RPCENABLE_RQ_URL"]
         if not isinstance(url, str) or not url:
             raise RuntimeError("RPCENABLE_RQ_URL must be a Redis URL (redis://host:port/db)")
-        retention = config["RPCENABLE_BACKGROUND_RETENTION_DAYS"]
-        if retention is not None and (
-            isinstance(retention, bool) or not isinstance(retention, (int, float)) or retention <= 0
-        ):
-            raise RuntimeError(
-                "RPCENABLE_BACKGROUND_RETENTION_DAYS must be a positive number of days or None, "
-                f"got {retention!r}"
-            )
+        retention = config_util.retention_days(
+            "RPCENABLE_BACKGROUND_RETENTION_DAYS", config["RPCENABLE_BACKGROUND_RETENTION_DAYS"]
+        )
         keys = config.get("RPCENABLE_LOG_REDACT_KEYS", DEFAULT_REDACT_KEYS)
-        if isinstance(keys, str):
-            keys = [keys]
         return cls(
             backend=backend,
             workers=_int(config, "RPCENABLE_BACKGROUND_WORKERS", 1),
@@ -143,7 +118,7 @@ class BackgroundSettings:
             mail_throttle=_seconds(config, "RPCENABLE_BACKGROUND_MAIL_THROTTLE"),
             mail_timeout=_seconds(config, "RPCENABLE_BACKGROUND_MAIL_TIMEOUT") or None,
             admins=_admins(config),
-            redact_keys=tuple(_norm_key(k) for k in keys if _norm_key(k)),
+            redact_keys=config_util.redact_keys(keys),
             rq_url=url,
             rq_queue=queue_name,
             rq_job_timeout=job_timeout,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from markupsafe import Markup
 
-from .models import as_utc, utcnow
+from .dbutil import as_utc, utcnow
 
 if TYPE_CHECKING:
     from .extension import RPCState

@@ -10,15 +10,24 @@ The component puts them on ``state.models.IncomingCall`` and
 
 from __future__ import annotations
 
-import datetime
-import threading
-import weakref
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 
+from .dbutil import as_utc, id_column, once_per_db, utcnow
+
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
+
+__all__ = [
+    "INCOMING_TABLE",
+    "OUTGOING_TABLE",
+    "URL_LENGTH",
+    "LogModels",
+    "as_utc",
+    "define_log_models",
+    "utcnow",
+]
 
 #: Table names, prefixed so they do not collide with the app's tables.
 INCOMING_TABLE = "rpcenable_incoming_call"
@@ -35,47 +44,14 @@ class LogModels(NamedTuple):
     OutgoingCall: Any
 
 
-_cache: weakref.WeakKeyDictionary[Any, LogModels] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
-
-
-def utcnow() -> datetime.datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def as_utc(value: datetime.datetime | None) -> datetime.datetime | None:
-    """A stored timestamp as an aware UTC datetime.
-
-    SQLite hands naive datetimes back (stored in UTC), PostgreSQL aware ones.
-    """
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=datetime.timezone.utc)
-    return value.astimezone(datetime.timezone.utc)
-
-
-def _id_type() -> sa.types.TypeEngine[int]:
-    # BIGINT for large logs; INTEGER on SQLite, where only it autoincrements.
-    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
+@once_per_db
 def define_log_models(db: SQLAlchemy) -> LogModels:
     """Define (once per ``db``) the ``IncomingCall`` and ``OutgoingCall`` models.
 
     :param db: the Flask-SQLAlchemy object whose metadata holds the tables.
     :returns: the two model classes; the same ones on every call for ``db``.
     """
-    with _lock:
-        models = _cache.get(db)
-        if models is None:
-            models = _build(db)
-            _cache[db] = models
-        return models
 
-
-def _build(db: SQLAlchemy) -> LogModels:
     class IncomingCall(db.Model):  # type: ignore[name-defined,misc]
         """One call that reached the endpoint (one row per multicall sub-call too)."""
 
@@ -84,7 +60,7 @@ def _build(db: SQLAlchemy) -> LogModels:
             sa.Index("ix_rpcenable_incoming_call_method_created", "method", "created_at"),
         )
 
-        id = sa.Column(_id_type(), primary_key=True)
+        id = id_column()
         created_at = sa.Column(
             sa.DateTime(timezone=True), nullable=False, index=True, default=utcnow
         )
@@ -116,7 +92,7 @@ def _build(db: SQLAlchemy) -> LogModels:
 
         __tablename__ = OUTGOING_TABLE
 
-        id = sa.Column(_id_type(), primary_key=True)
+        id = id_column()
         created_at = sa.Column(
             sa.DateTime(timezone=True), nullable=False, index=True, default=utcnow
         )

@@ -21,7 +21,6 @@ import datetime
 import hashlib
 import secrets
 import threading
-import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, current_app
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.utils import import_string
+
+from .dbutil import once_per_db, utcnow
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -57,11 +58,6 @@ _HKDF_INFO = b"flask-rpcenable api-key encryption v1"
 
 #: Shortest key accepted from outside (``create_api_user(api_key=...)``).
 IMPORTED_KEY_MIN = 16
-
-
-def utcnow() -> datetime.datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def generate_api_key() -> str:
@@ -195,24 +191,16 @@ class BaseAPIUser:
         return f"<{type(self).__name__} {self.username!r} active={self.active}>"
 
 
-_models: weakref.WeakKeyDictionary[Any, type] = weakref.WeakKeyDictionary()
-_models_lock = threading.Lock()
-
-
+@once_per_db
 def api_user_model(db: SQLAlchemy) -> type:
     """The built-in ``APIUser`` model on ``db``, defined once per ``db``."""
-    with _models_lock:
-        model = _models.get(db)
-        if model is None:
 
-            class APIUser(BaseAPIUser, db.Model):  # type: ignore[name-defined,misc]
-                """An API user of flask-rpcenable (the built-in model)."""
+    class APIUser(BaseAPIUser, db.Model):  # type: ignore[name-defined,misc]
+        """An API user of flask-rpcenable (the built-in model)."""
 
-                __tablename__ = API_USER_TABLE
+        __tablename__ = API_USER_TABLE
 
-            model = APIUser
-            _models[db] = model
-        return model
+    return APIUser
 
 
 def resolve_user_model(spec: Any, db: SQLAlchemy | None = None) -> type:

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
+from live import ServerThread
+
 #: (status, headers, body) built from the request (headers, body).
 Responder = Callable[[Any, bytes], tuple[int, list[tuple[str, str]], bytes]]
 
@@ -32,7 +34,7 @@ def xml_response(value_xml: str) -> bytes:
     ).encode()
 
 
-class CannedServer:
+class CannedServer(ServerThread):
     """An HTTP/1.1 server in a thread; ``responder`` builds each answer."""
 
     def __init__(
@@ -78,28 +80,18 @@ class CannedServer:
                 pass
 
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
         scheme = "http"
         if ssl_context is not None:
             scheme = "https"
-            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
+            server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
             # Failed handshakes (the verification tests) are expected: stay quiet.
-            self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]
-        self.port = self._server.server_address[1]
-        self.url = f"{scheme}://127.0.0.1:{self.port}/RPC2"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+            server.handle_error = lambda request, address: None  # type: ignore[method-assign]
+        super().__init__(server, scheme=scheme, path="/RPC2")
 
 
-class StdlibXMLRPCServer:
+class StdlibXMLRPCServer(ServerThread):
     """``xmlrpc.server.SimpleXMLRPCServer`` in a thread, counting connections."""
 
     def __init__(self, *, keep_alive: bool = True) -> None:
@@ -121,24 +113,14 @@ class StdlibXMLRPCServer:
 
         # One thread, one connection at a time: SimpleXMLRPCServer serves a
         # kept-alive connection until the client closes it.
-        self._server = Server(("127.0.0.1", 0), requestHandler=Handler, allow_none=True,
-                              logRequests=False, use_builtin_types=True)
-        self._server.register_introspection_functions()
-        self._server.register_multicall_functions()
-        self._server.register_function(lambda a, b: a + b, "add")
-        self._server.register_function(lambda *args: list(args), "echo_args")
-        self._server.register_function(lambda data: data, "echo")
-        self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/RPC2"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        server = Server(("127.0.0.1", 0), requestHandler=Handler, allow_none=True,
+                        logRequests=False, use_builtin_types=True)
+        server.register_introspection_functions()
+        server.register_multicall_functions()
+        server.register_function(lambda a, b: a + b, "add")
+        server.register_function(lambda *args: list(args), "echo_args")
+        server.register_function(lambda data: data, "echo")
+        super().__init__(server, path="/RPC2")
 
 
 class SilentServer:

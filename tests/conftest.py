@@ -12,15 +12,16 @@ Servers used by some tests are found through environment variables that
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from live import LiveServer, build_app, serving
 
 from flask_rpcenable import RPCEnable
+
+__all__ = ["LiveServer", "build_app", "env_or_skip"]
 
 
 def env_or_skip(name: str) -> str:
@@ -29,18 +30,6 @@ def env_or_skip(name: str) -> str:
     if not value:
         pytest.skip(f"{name} is not set (.ci/run sets it)")
     return value
-
-
-def build_app(tmp_path: Any, **config: Any) -> Flask:
-    """A fresh Flask app with test settings and an instance folder in ``tmp_path``."""
-    app = Flask("testapp", instance_path=str(tmp_path / "instance"))
-    app.config.update(
-        TESTING=True,
-        SECRET_KEY="test-secret-key-not-for-production",
-        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'test.sqlite'}",
-    )
-    app.config.update(config)
-    return app
 
 
 @pytest.fixture
@@ -78,38 +67,11 @@ def client(app: Flask) -> Any:
     return app.test_client()
 
 
-class LiveServer:
-    """A Werkzeug server running an app in a thread on 127.0.0.1."""
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-        self.port = self._server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
-
-
 @pytest.fixture
 def serve() -> Iterator[Callable[[Flask], LiveServer]]:
     """Start real HTTP servers: ``server = serve(app)``; ``server.url``."""
-    servers: list[LiveServer] = []
-
-    def start(application: Flask) -> LiveServer:
-        server = LiveServer(application)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    with serving() as start:
+        yield start
 
 
 @pytest.fixture

@@ -9,48 +9,24 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import threading
 import xmlrpc.client
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
+import live
 from flask import Flask
-from werkzeug.serving import make_server
+from live import build_app
 
-
-def new_app(path: Path, **config: Any) -> Flask:
-    """A fresh app with an instance folder under ``path`` (as conftest's build_app)."""
-    app = Flask("testapp", instance_path=str(path / "instance"))
-    app.config.update(
-        TESTING=True,
-        SECRET_KEY="test-secret-key-not-for-production",
-        SQLALCHEMY_DATABASE_URI=f"sqlite:///{path / 'test.sqlite'}",
-    )
-    app.config.update(config)
-    return app
+new_app = build_app
 
 
 @contextlib.contextmanager
 def running(app: Flask) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 in a thread; yields the base URL.
-
-    Like conftest's ``serve`` but for module-scoped fixtures, and quick to
-    stop (a short poll interval).
-    """
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    """Serve ``app`` on 127.0.0.1 in a thread; yields the base URL."""
+    with live.running(app) as server:
+        yield server.url
 
 
 def proxy(url: str, **options: Any) -> xmlrpc.client.ServerProxy:

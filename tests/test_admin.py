@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import build_app
 from flask import Flask, redirect, request
 from flask_admin import Admin
 from flask_sqlalchemy import SQLAlchemy
+from live import build_app
 from test_calllog_helpers import (  # noqa: F401  (fixtures)
     LogApp,
     db_url_fixture,

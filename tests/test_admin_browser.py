@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import build_app, env_or_skip
+from conftest import env_or_skip
 from flask_sqlalchemy import SQLAlchemy
+from live import build_app
 
 from flask_rpcenable import RPCEnable
 

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 import xmlrpc.client
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +16,13 @@ import pytest
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Mapped, mapped_column
-from test_auth_helpers import AuthEnv, fast_servers, fault_of, make_env, v1
+from test_auth_helpers import AuthEnv, fault_of, make_env, v1
 
 import flask_rpcenable.auth as auth_module
 from flask_rpcenable import RPCEnable, signals
 from flask_rpcenable.auth import MSG_FAILED, mark_auth
 from flask_rpcenable.signing import compute_signature, new_nonce
 from flask_rpcenable.users import BaseAPIUser, api_user_model, create_api_user
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Any]]:
-    """Live servers that stop quickly (overrides conftest's ``serve``)."""
-    with fast_servers() as start:
-        yield start
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import xmlrpc.client
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +15,12 @@ from flask import Flask
 from flask_caching import Cache
 from flask_caching.jinja2ext import JINJA_CACHE_ATTR_NAME
 from flask_sqlalchemy import SQLAlchemy
-from test_auth_helpers import fast_servers, fault_of, make_env, new_app, v1
+from test_auth_helpers import fault_of, make_env, new_app, v1
 
 from flask_rpcenable import RPCEnable
 from flask_rpcenable.auth import NonceStore, ProcessNonceCache
 from flask_rpcenable.signing import new_nonce
 from flask_rpcenable.users import create_api_user
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Any]]:
-    with fast_servers() as start:
-        yield start
 
 
 def authenticator(app: Flask, rpc: RPCEnable) -> Any:

@@ -7,20 +7,14 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_auth_helpers import AuthEnv, fast_servers, make_env
+from test_auth_helpers import AuthEnv, make_env
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "auth.rst"
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Any]]:
-    with fast_servers() as start:
-        yield start
 
 
 @pytest.fixture

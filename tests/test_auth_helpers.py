@@ -3,12 +3,10 @@ API users, and clients for both schemes over real HTTP."""
 
 from __future__ import annotations
 
-import contextlib
 import http.client
-import threading
 import time
 import xmlrpc.client
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,58 +14,16 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from werkzeug.serving import make_server
+from live import build_app
 
 from flask_rpcenable import RPCEnable
 from flask_rpcenable.signing import compute_signature, new_nonce, sign_request_v2
 from flask_rpcenable.users import create_api_user
 
 
-class FastServer:
-    """A threaded Werkzeug server on 127.0.0.1 that stops in ~50 ms."""
-
-    def __init__(self, app: Flask) -> None:
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.port = self._server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
-
-
-@contextlib.contextmanager
-def fast_servers() -> Iterator[Callable[[Flask], FastServer]]:
-    """``with fast_servers() as serve: serve(app).url``; all stopped on exit."""
-    started: list[FastServer] = []
-
-    def start(app: Flask) -> FastServer:
-        server = FastServer(app)
-        started.append(server)
-        return server
-
-    try:
-        yield start
-    finally:
-        for server in started:
-            server.stop()
-
-
 def new_app(path: Path, **config: Any) -> Flask:
-    app = Flask("authapp", instance_path=str(path / "instance"))
-    app.config.update(
-        TESTING=True,
-        SECRET_KEY="test-secret-key-not-for-production",
-        SQLALCHEMY_DATABASE_URI=f"sqlite:///{path / 'auth.sqlite'}",
-        RPCENABLE_ADMIN_ENABLED=False,
-    )
-    app.config.update(config)
-    return app
+    """A test app for the auth tests (no admin)."""
+    return build_app(path, name="authapp", **{"RPCENABLE_ADMIN_ENABLED": False, **config})
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from conftest import env_or_skip
-from test_auth_helpers import fast_servers, make_env, v1
+from test_auth_helpers import make_env, v1
 
 BACKENDS = ["redis", "memcached"]
 
@@ -55,12 +55,6 @@ def prefix() -> Iterator[str]:
         if keys:
             client.delete(*keys)
         client.close()
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Any]]:
-    with fast_servers() as start:
-        yield start
 
 
 def close_cache(env: Any) -> None:

@@ -6,21 +6,15 @@ from __future__ import annotations
 import gzip
 import time
 import xmlrpc.client
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_auth_helpers import AuthEnv, fast_servers, fault_of, make_env, post_raw
+from test_auth_helpers import AuthEnv, fault_of, make_env, post_raw
 
 from flask_rpcenable.auth import MSG_FAILED
 from flask_rpcenable.signing import new_nonce, sign_request_v2
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Any]]:
-    with fast_servers() as start:
-        yield start
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import build_app, env_or_skip
+from conftest import env_or_skip
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from live import build_app
 
 from flask_rpcenable import RPCEnable
 from flask_rpcenable.calllog import (

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import build_app
 from flask_sqlalchemy import SQLAlchemy
+from live import build_app
 from test_calllog_helpers import db_url_fixture  # noqa: F401  (fixture)
 
 from flask_rpcenable import RPCEnable

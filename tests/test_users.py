@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import re
 import xmlrpc.client
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Mapped, mapped_column
-from test_auth_helpers import AuthEnv, fast_servers, fault_of, make_env, new_app, v1
+from test_auth_helpers import AuthEnv, fault_of, make_env, new_app, v1
 
 from flask_rpcenable import RPCEnable
 from flask_rpcenable.users import (
@@ -33,12 +33,6 @@ custom_db = SQLAlchemy()
 class Partner(BaseAPIUser, custom_db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "test_partner"
     company: Mapped[str | None] = mapped_column(sa.String(100))
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Any]]:
-    with fast_servers() as start:
-        yield start
 
 
 # -- keys -------------------------------------------------------------------------------

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from test_auth_helpers import fast_servers, fault_of, make_env, v1
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Any]]:
-    with fast_servers() as start:
-        yield start
+from test_auth_helpers import fault_of, make_env, v1
 
 
 def test_create_with_key_from_stdin(tmp_path: Path, serve: Callable[..., Any]) -> None:

@@ -1,0 +1,77 @@
+"""Small database helpers shared by the models of the components.
+
+The call log (:mod:`flask_rpcenable.models`), the job records
+(:mod:`flask_rpcenable.background_records`) and the built-in API user
+(:mod:`flask_rpcenable.users`) define their models on the app's own
+Flask-SQLAlchemy object, once per object: :func:`once_per_db` does that
+caching. The time and primary-key helpers keep their columns alike.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+
+__all__ = ["as_utc", "id_column", "id_type", "once_per_db", "utcnow"]
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime.datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def as_utc(value: datetime.datetime | None) -> datetime.datetime | None:
+    """A stored timestamp as an aware UTC datetime.
+
+    SQLite hands naive datetimes back (stored in UTC), PostgreSQL aware ones.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=datetime.timezone.utc)
+    return value.astimezone(datetime.timezone.utc)
+
+
+def id_type() -> sa.types.TypeEngine[int]:
+    """The type of a primary key that may grow large (logs, job histories).
+
+    BIGINT, but INTEGER on SQLite, where only an INTEGER primary key
+    autoincrements.
+    """
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def id_column() -> sa.Column[Any]:
+    """A new autoincrementing primary-key column of :func:`id_type`."""
+    return sa.Column(id_type(), primary_key=True)
+
+
+def once_per_db(build: Callable[[SQLAlchemy], T]) -> Callable[[SQLAlchemy], T]:
+    """Make ``build(db)`` run once per Flask-SQLAlchemy object.
+
+    Declaring a model twice on one metadata fails, so a model factory
+    decorated with this returns the classes it built the first time for
+    that ``db`` (held weakly: a dropped ``db`` drops its models).
+    """
+    cache: weakref.WeakKeyDictionary[Any, T] = weakref.WeakKeyDictionary()
+    lock = threading.Lock()
+
+    @functools.wraps(build)
+    def define(db: SQLAlchemy) -> T:
+        with lock:
+            if db not in cache:
+                cache[db] = build(db)
+            return cache[db]
+
+    return define
