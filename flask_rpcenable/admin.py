@@ -154,29 +154,32 @@ def _short(text: str | None, length: int = 80) -> str:
     return text if len(text) <= length else text[: length - 1] + "\u2026"
 
 
-def _list_text(name: str) -> Callable[..., str]:
-    def formatter(view: Any, context: Any, model: Any, field: str) -> str:
-        return _short(getattr(model, name))
+# Column formatters, ``f(view, context, model, name)`` as Flask-Admin calls
+# them; the call-log views and other components' views use them.
+
+
+def short_column(length: int = 80) -> Callable[..., str]:
+    """A formatter showing the column's text cut to ``length`` characters."""
+
+    def formatter(view: Any, context: Any, model: Any, name: str) -> str:
+        return _short(getattr(model, name), length)
 
     return formatter
 
 
-def _detail_json(name: str) -> Callable[..., Markup]:
-    def formatter(view: Any, context: Any, model: Any, field: str) -> Markup:
-        return _pretty_json(getattr(model, name))
-
-    return formatter
+def json_column(view: Any, context: Any, model: Any, name: str) -> Markup:
+    """A formatter showing the column's JSON text indented, in ``<pre>``."""
+    return _pretty_json(getattr(model, name))
 
 
-def _detail_pre(name: str) -> Callable[..., Markup]:
-    def formatter(view: Any, context: Any, model: Any, field: str) -> Markup:
-        value = getattr(model, name)
-        return Markup("<pre>{}</pre>").format(value) if value else Markup("")
-
-    return formatter
+def pre_column(view: Any, context: Any, model: Any, name: str) -> Markup:
+    """A formatter showing the column's text as is, in ``<pre>``."""
+    value = getattr(model, name)
+    return Markup("<pre>{}</pre>").format(value) if value else Markup("")
 
 
-def _duration(view: Any, context: Any, model: Any, field: str) -> str:
+def duration_column(view: Any, context: Any, model: Any, name: str) -> str:
+    """A formatter showing ``duration_ms`` with one decimal."""
     return f"{model.duration_ms:.1f}" if model.duration_ms is not None else ""
 
 
@@ -212,12 +215,37 @@ class RPCModelView(AccessMixin, ModelView):
     }
 
 
-class _LogView(RPCModelView):
+class ReadOnlyModelView(RPCModelView):
+    """An :class:`RPCModelView` that lists and shows rows, never changes them."""
+
     can_create = False
     can_edit = False
     can_delete = False
     can_view_details = True
+
+
+class _LogView(ReadOnlyModelView):
+    """What the incoming and outgoing call logs show alike."""
+
     column_default_sort = [("created_at", True), ("id", True)]
+    column_labels = {
+        "created_at": "Time",
+        "method": "Method",
+        "params": "Params",
+        "fault_code": "Fault code",
+        "fault_string": "Fault string",
+        "ok": "Success",
+        "duration_ms": "Duration (ms)",
+    }
+    column_formatters = {
+        "params": short_column(),
+        "duration_ms": duration_column,
+    }
+    column_formatters_detail = {
+        "params": json_column,
+        "fault_string": pre_column,
+        "duration_ms": duration_column,
+    }
 
 
 class IncomingCallView(_LogView):
@@ -266,29 +294,17 @@ class IncomingCallView(_LogView):
     )
     column_searchable_list = ("method", "params", "fault_string", "username", "request_id")
     column_labels = {
-        "created_at": "Time",
-        "method": "Method",
-        "params": "Params",
-        "fault_code": "Fault code",
-        "fault_string": "Fault string",
+        **_LogView.column_labels,
         "username": "Username",
-        "ok": "Success",
-        "duration_ms": "Duration (ms)",
         "remote_addr": "Remote address",
         "request_size": "Request size (bytes)",
         "multicall_index": "Multicall index",
         "request_id": "Request",
     }
-    column_formatters = {
-        "params": _list_text("params"),
-        "duration_ms": _duration,
-    }
     column_formatters_detail = {
-        "params": _detail_json("params"),
-        "result": _detail_json("result"),
-        "traceback": _detail_pre("traceback"),
-        "fault_string": _detail_pre("fault_string"),
-        "duration_ms": _duration,
+        **_LogView.column_formatters_detail,
+        "result": json_column,
+        "traceback": pre_column,
         "request_id": _request_link,
     }
 
@@ -320,27 +336,15 @@ class OutgoingCallView(_LogView):
     column_filters = ("method", "url", "ok", "fault_code", "created_at")
     column_searchable_list = ("method", "url", "params", "response", "fault_string", "exception")
     column_labels = {
-        "created_at": "Time",
+        **_LogView.column_labels,
         "url": "URL",
-        "method": "Method",
-        "params": "Params",
         "response": "Response",
-        "fault_code": "Fault code",
-        "fault_string": "Fault string",
         "exception": "Exception",
-        "ok": "Success",
-        "duration_ms": "Duration (ms)",
-    }
-    column_formatters = {
-        "params": _list_text("params"),
-        "duration_ms": _duration,
     }
     column_formatters_detail = {
-        "params": _detail_json("params"),
-        "response": _detail_json("response"),
-        "exception": _detail_pre("exception"),
-        "fault_string": _detail_pre("fault_string"),
-        "duration_ms": _duration,
+        **_LogView.column_formatters_detail,
+        "response": json_column,
+        "exception": pre_column,
     }
 
 
@@ -483,8 +487,13 @@ __all__ = [
     "IncomingCallView",
     "OutgoingCallView",
     "RPCModelView",
+    "ReadOnlyModelView",
     "access_denied",
     "category_for",
+    "duration_column",
     "get_admin",
     "init_app",
+    "json_column",
+    "pre_column",
+    "short_column",
 ]

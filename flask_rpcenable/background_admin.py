@@ -5,46 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from markupsafe import Markup
-
 if TYPE_CHECKING:
     from .extension import RPCState
 
 ENDPOINT = "rpcenable_background_jobs"
 
 
-def _short(length: int) -> Callable[..., str]:
-    def formatter(view: Any, context: Any, model: Any, name: str) -> str:
-        value = getattr(model, name)
-        if not value:
-            return ""
-        return value if len(value) <= length else value[: length - 1] + "\u2026"
-
-    return formatter
-
-
-def _pre(view: Any, context: Any, model: Any, name: str) -> Markup:
-    value = getattr(model, name)
-    return Markup("<pre>{}</pre>").format(value) if value else Markup("")
-
-
-def _duration(view: Any, context: Any, model: Any, name: str) -> str:
-    return f"{model.duration_ms:.1f}" if model.duration_ms is not None else ""
-
-
 def admin_view_factory(state: RPCState, model: Any) -> Callable[[Any], None]:
     """A callable adding the "Background jobs" view to a Flask-Admin ``Admin``."""
 
     def add_view(admin: Any) -> None:
-        from .admin import RPCModelView, category_for
+        from .admin import (
+            ReadOnlyModelView,
+            category_for,
+            duration_column,
+            pre_column,
+            short_column,
+        )
 
-        class BackgroundJobView(RPCModelView):
+        class BackgroundJobView(ReadOnlyModelView):
             """Background jobs, newest first; read-only."""
 
-            can_create = False
-            can_edit = False
-            can_delete = False
-            can_view_details = True
             column_default_sort = [("queued_at", True), ("id", True)]
             column_list = (
                 "queued_at",
@@ -81,15 +62,15 @@ def admin_view_factory(state: RPCState, model: Any) -> Callable[[Any], None]:
                 "job_id": "Job id",
             }
             column_formatters = {
-                "arguments": _short(80),
-                "error": _short(80),
-                "duration_ms": _duration,
+                "arguments": short_column(80),
+                "error": short_column(80),
+                "duration_ms": duration_column,
             }
             column_formatters_detail = {
-                "traceback": _pre,
-                "error": _pre,
-                "arguments": _pre,
-                "duration_ms": _duration,
+                "traceback": pre_column,
+                "error": pre_column,
+                "arguments": pre_column,
+                "duration_ms": duration_column,
             }
 
         # Flask-Admin 2 takes the Flask-SQLAlchemy object itself.

@@ -9,6 +9,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .cli import rpc_cli
+from .cli_util import older_than_option, retention_or_fail
 
 
 @rpc_cli.command("worker")
@@ -60,13 +61,9 @@ def worker_command(
 
 
 @rpc_cli.command("prune-jobs")
-@click.option(
-    "--older-than",
-    "days",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Delete job records queued more than this many days ago "
-    "(default: RPCENABLE_BACKGROUND_RETENTION_DAYS).",
+@older_than_option(
+    "Delete job records queued more than this many days ago "
+    "(default: RPCENABLE_BACKGROUND_RETENTION_DAYS)."
 )
 @with_appcontext
 def prune_jobs_command(days: float | None) -> None:
@@ -74,11 +71,8 @@ def prune_jobs_command(days: float | None) -> None:
     from .background_core import get_background
 
     background = get_background(current_app._get_current_object())  # type: ignore[attr-defined]
-    if days is None:
-        days = background.settings.retention_days
-    if days is None:
-        raise click.ClickException(
-            "RPCENABLE_BACKGROUND_RETENTION_DAYS is None (keep forever): give --older-than DAYS."
-        )
+    days = retention_or_fail(
+        days, background.settings.retention_days, "RPCENABLE_BACKGROUND_RETENTION_DAYS"
+    )
     count = background.records.prune(days)
     click.echo(f"Deleted {count} background job record(s) queued more than {days:g} days ago.")

@@ -37,7 +37,9 @@ from flask import (
     request,
 )
 
-from .models import LogModels, define_log_models, utcnow
+from . import config_util
+from .config_util import DEFAULT_REDACT_KEYS, norm_key
+from .models import URL_LENGTH, LogModels, define_log_models, utcnow
 
 if TYPE_CHECKING:
     from .dispatch import CallRecord
@@ -49,17 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "RPCENABLE_LOG_OUTGOING": False,
     "RPCENABLE_LOG_MAX_CHARS": 10_000,
     "RPCENABLE_LOG_RETENTION_DAYS": 90,
-    "RPCENABLE_LOG_REDACT_KEYS": (
-        "password",
-        "passwd",
-        "secret",
-        "token",
-        "signature",
-        "apikey",
-        "authorization",
-        "privatekey",
-        "credential",
-    ),
+    "RPCENABLE_LOG_REDACT_KEYS": DEFAULT_REDACT_KEYS,
 }
 
 REDACTED = "***"
@@ -76,25 +68,15 @@ class LogConfig:
         config = app.config
         self.log_incoming = bool(config["RPCENABLE_LOG_INCOMING"])
         self.log_outgoing = bool(config["RPCENABLE_LOG_OUTGOING"])
-        max_chars = config["RPCENABLE_LOG_MAX_CHARS"]
-        if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 100:
-            raise RuntimeError(
-                f"RPCENABLE_LOG_MAX_CHARS must be an integer of at least 100, got {max_chars!r}"
-            )
-        self.max_chars: int = max_chars
-        retention = config["RPCENABLE_LOG_RETENTION_DAYS"]
-        if retention is not None and (
-            isinstance(retention, bool) or not isinstance(retention, (int, float)) or retention <= 0
-        ):
-            raise RuntimeError(
-                "RPCENABLE_LOG_RETENTION_DAYS must be a positive number of days or None, "
-                f"got {retention!r}"
-            )
-        self.retention_days: float | None = retention
-        keys = config["RPCENABLE_LOG_REDACT_KEYS"]
-        if isinstance(keys, str):
-            keys = [keys]
-        self.redact_keys: tuple[str, ...] = tuple(_norm_key(k) for k in keys if _norm_key(k))
+        self.max_chars: int = config_util.int_setting(
+            "RPCENABLE_LOG_MAX_CHARS", config["RPCENABLE_LOG_MAX_CHARS"], 100
+        )
+        self.retention_days: float | None = config_util.retention_days(
+            "RPCENABLE_LOG_RETENTION_DAYS", config["RPCENABLE_LOG_RETENTION_DAYS"]
+        )
+        self.redact_keys: tuple[str, ...] = config_util.redact_keys(
+            config["RPCENABLE_LOG_REDACT_KEYS"]
+        )
 
 
 # -- setup -------------------------------------------------------------------
@@ -124,6 +106,11 @@ class CallLogger:
         self.config = config
         self.models = models
         self._last_prune = 0.0
+        # Looked up on every logged call: resolved once here.
+        self._incoming_table: sa.Table = models.IncomingCall.__table__
+        self._outgoing_table: sa.Table = models.OutgoingCall.__table__
+        self._incoming_mapper = sa.inspect(models.IncomingCall)
+        self._sqlite: bool | None = None
 
     # -- incoming ------------------------------------------------------------
 
@@ -162,7 +149,7 @@ class CallLogger:
             "multicall_index": record.multicall_index,
             "request_id": request_id,
         }
-        table = self.models.IncomingCall.__table__
+        table = self._incoming_table
         if self._sqlite_user_write_pending():
             self._insert_after_response(table, row)
         else:
@@ -175,7 +162,7 @@ class CallLogger:
         open in ``db.session`` (user code flushed, then failed), our own
         connection could not write until the session ends after the request.
         """
-        if not has_request_context() or self.engine().dialect.name != "sqlite":
+        if not has_request_context() or not self._on_sqlite():
             return False
         scoped = self.db.session
         if not scoped.registry.has():
@@ -184,12 +171,16 @@ class CallLogger:
         if not session.in_transaction():
             return False
         try:
-            conn = session.connection(
-                bind_arguments={"mapper": sa.inspect(self.models.IncomingCall)}
-            )
+            conn = session.connection(bind_arguments={"mapper": self._incoming_mapper})
             return bool(getattr(conn.connection.dbapi_connection, "in_transaction", False))
         except Exception:
             return False
+
+    def _on_sqlite(self) -> bool:
+        # The app's engine, hence its dialect, is fixed: ask it once.
+        if self._sqlite is None:
+            self._sqlite = self.engine().dialect.name == "sqlite"
+        return self._sqlite
 
     def _insert_after_response(self, table: sa.Table, row: dict[str, Any]) -> None:
         """Write the row once the response is closed and the user's session is gone."""
@@ -210,36 +201,9 @@ class CallLogger:
 
     # -- outgoing ------------------------------------------------------------
 
-    def record_outgoing(
-        self,
-        *,
-        url: str,
-        method: str,
-        params: list[Any],
-        response: Any = None,
-        fault_code: int | None = None,
-        fault_string: str | None = None,
-        exception: str | None = None,
-        duration_ms: float,
-    ) -> None:
-        """Write one :class:`OutgoingCall` row."""
-        cut = self.config.max_chars
-        ok = fault_code is None and exception is None
-        from .models import URL_LENGTH
-
-        row = {
-            "created_at": utcnow(),
-            "url": strip_url_credentials(url, self.config.redact_keys)[:URL_LENGTH],
-            "method": str(method)[:255],
-            "params": self.dump(params),
-            "response": self.dump(response) if ok else None,
-            "ok": ok,
-            "fault_code": fault_code,
-            "fault_string": cut_text(fault_string, cut),
-            "exception": cut_text(exception, cut, keep_tail=True),
-            "duration_ms": float(duration_ms),
-        }
-        self._insert(self.models.OutgoingCall.__table__, row)
+    def write_outgoing(self, row: dict[str, Any]) -> None:
+        """Write one :class:`OutgoingCall` row (built by :func:`record_outgoing`)."""
+        self._insert(self._outgoing_table, row)
 
     # -- helpers -------------------------------------------------------------
 
@@ -327,15 +291,21 @@ def record_outgoing(
         logger = get_logger()
         if logger is None or not logger.config.log_outgoing:
             return
-        logger.record_outgoing(
-            url=url,
-            method=method,
-            params=params,
-            response=response,
-            fault_code=fault_code,
-            fault_string=fault_string,
-            exception=exception,
-            duration_ms=duration_ms,
+        cut = logger.config.max_chars
+        ok = fault_code is None and exception is None
+        logger.write_outgoing(
+            {
+                "created_at": utcnow(),
+                "url": strip_url_credentials(url, logger.config.redact_keys)[:URL_LENGTH],
+                "method": str(method)[:255],
+                "params": logger.dump(params),
+                "response": logger.dump(response) if ok else None,
+                "ok": ok,
+                "fault_code": fault_code,
+                "fault_string": cut_text(fault_string, cut),
+                "exception": cut_text(exception, cut, keep_tail=True),
+                "duration_ms": float(duration_ms),
+            }
         )
     except Exception:
         # Without an app logger to report to, stay silent.
@@ -346,13 +316,9 @@ def record_outgoing(
 # -- redaction and serialization ---------------------------------------------
 
 
-def _norm_key(key: Any) -> str:
-    return "".join(ch for ch in str(key).lower() if ch.isalnum())
-
-
 def is_secret_key(key: Any, redact_keys: Iterable[str]) -> bool:
     """Whether a struct key names a secret (``api_key``, ``X-Auth-Token`` ...)."""
-    norm = _norm_key(key)
+    norm = norm_key(key)
     return any(part in norm for part in redact_keys)
 
 
@@ -452,7 +418,7 @@ def strip_url_credentials(url: str, redact_keys: Iterable[str] = DEFAULTS[
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        keys = tuple(_norm_key(k) for k in redact_keys)
+        keys = tuple(norm_key(k) for k in redact_keys)
         query = urlencode(
             [(k, REDACTED if is_secret_key(k, keys) else v) for k, v in pairs], safe="*"
         )

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from .cli import rpc_cli
+from .cli_util import older_than_option, retention_or_fail
 
 
 def _states() -> list[Any]:
@@ -59,13 +60,8 @@ def init_db_command() -> None:
 
 
 @rpc_cli.command("prune-logs")
-@click.option(
-    "--older-than",
-    "days",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Delete log rows older than this many days "
-    "(default: RPCENABLE_LOG_RETENTION_DAYS).",
+@older_than_option(
+    "Delete log rows older than this many days (default: RPCENABLE_LOG_RETENTION_DAYS)."
 )
 def prune_logs_command(days: float | None) -> None:
     """Delete old rows of the incoming and outgoing call logs."""
@@ -74,12 +70,7 @@ def prune_logs_command(days: float | None) -> None:
     logger = get_logger()
     if logger is None:
         raise click.ClickException("flask-rpcenable is not set up on this app.")
-    if days is None:
-        days = logger.config.retention_days
-    if days is None:
-        raise click.ClickException(
-            "RPCENABLE_LOG_RETENTION_DAYS is None (keep forever): give --older-than DAYS."
-        )
+    days = retention_or_fail(days, logger.config.retention_days, "RPCENABLE_LOG_RETENTION_DAYS")
     incoming, outgoing = logger.prune(days)
     click.echo(
         f"Deleted {incoming} incoming and {outgoing} outgoing call(s) older than {days:g} days."
