@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from .dbutil import id_column, once_per_db, utcnow
+from .dbutil import bookkeeping_engine, id_column, once_per_db, utcnow
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -136,7 +136,7 @@ class RecordWriter:
         """Delete records of jobs queued more than ``days`` ago; return how many."""
         cutoff = utcnow() - datetime.timedelta(days=days)
         table = self.model.__table__
-        with self.db.engine.begin() as connection:
+        with bookkeeping_engine(self.db).begin() as connection:
             result = connection.execute(table.delete().where(table.c.queued_at < cutoff))
         return int(result.rowcount or 0)
 
@@ -153,7 +153,7 @@ class RecordWriter:
             fields["traceback"] = cut(fields["traceback"], TRACEBACK_LENGTH, keep_end=True)
         model = self.model
         try:
-            with Session(self.db.engine) as session, session.begin():
+            with Session(bookkeeping_engine(self.db)) as session, session.begin():
                 row = session.scalar(sa.select(model).where(model.job_id == job_id))
                 if row is None:
                     row = model(job_id=job_id, name=cut(name, NAME_LENGTH), queued_at=utcnow())

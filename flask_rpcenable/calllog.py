@@ -39,6 +39,7 @@ from flask import (
 
 from . import config_util
 from .config_util import DEFAULT_REDACT_KEYS, norm_key
+from .dbutil import bookkeeping_engine
 from .models import URL_LENGTH, LogModels, define_log_models, utcnow
 
 if TYPE_CHECKING:
@@ -212,7 +213,8 @@ class CallLogger:
         return dump_json(value, self.config.max_chars, self.config.redact_keys)
 
     def engine(self) -> sa.Engine:
-        return self.db.engine
+        """Where log rows are written: a pool of their own (see :func:`bookkeeping_engine`)."""
+        return bookkeeping_engine(self.db)
 
     def _insert(self, table: sa.Table, row: dict[str, Any]) -> None:
         # Its own connection and transaction: independent of db.session.

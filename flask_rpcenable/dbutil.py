@@ -4,7 +4,9 @@ The call log (:mod:`flask_rpcenable.models`), the job records
 (:mod:`flask_rpcenable.background_records`) and the built-in API user
 (:mod:`flask_rpcenable.users`) define their models on the app's own
 Flask-SQLAlchemy object, once per object: :func:`once_per_db` does that
-caching. The time and primary-key helpers keep their columns alike.
+caching. The time and primary-key helpers keep their columns alike, and
+:func:`bookkeeping_engine` gives the library's own writes a connection pool of
+their own.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sqlalchemy as sa
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
 
-__all__ = ["as_utc", "id_column", "id_type", "once_per_db", "utcnow"]
+__all__ = ["as_utc", "bookkeeping_engine", "id_column", "id_type", "once_per_db", "utcnow"]
 
 T = TypeVar("T")
 
@@ -75,3 +77,35 @@ def once_per_db(build: Callable[[SQLAlchemy], T]) -> Callable[[SQLAlchemy], T]:
             return cache[db]
 
     return define
+
+
+_bookkeeping: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = weakref.WeakKeyDictionary()
+_bookkeeping_lock = threading.Lock()
+
+
+def bookkeeping_engine(db: SQLAlchemy) -> sa.Engine:
+    """An engine on the same database as ``db.engine`` with a pool of its own.
+
+    The library writes its log rows, job records and ``last_login`` stamps in
+    short transactions of their own, while the request that causes them may
+    hold a connection of ``db.session``. Taken from the same pool, that is a
+    second connection per request: under load every request holds one and
+    waits for another, and the pool deadlocks until its timeout. A separate
+    pool (same URL, connect arguments and connect hooks, through
+    :meth:`sqlalchemy.pool.Pool.recreate`) can always make progress, because
+    its connections are held only for one quick write.
+
+    An in-memory SQLite database exists only behind its own single
+    connection, so there the app's engine itself is returned. Needs an app
+    context (for ``db.engine``).
+    """
+    main = db.engine
+    if not isinstance(main.pool, sa.pool.QueuePool):
+        # SingletonThreadPool / StaticPool: in-memory SQLite and the like.
+        return main
+    with _bookkeeping_lock:
+        engine = _bookkeeping.get(main)
+        if engine is None:
+            engine = sa.engine.Engine(main.pool.recreate(), main.dialect, main.url)
+            _bookkeeping[main] = engine
+        return engine
