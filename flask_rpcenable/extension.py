@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from flask import Blueprint, Flask
 from sqlalchemy import event
+from sqlalchemy.pool import QueuePool
 
 from .dispatch import Dispatcher
 from .registry import REGISTERED_ATTR, Registry
@@ -34,9 +35,6 @@ COMPONENTS = (
 )
 
 EXTENSION_KEY = "rpcenable"
-#: Where the embedded database lives when the app has no Flask-SQLAlchemy
-#: object: ``rpcenable.sqlite`` in the app's instance folder.
-EMBEDDED_DATABASE_URI = "sqlite:///rpcenable.sqlite"
 
 
 @dataclass
@@ -66,8 +64,9 @@ class RPCEnable:
     :param app: the app to set up now; or call :meth:`init_app` later.
     :param db: the app's :class:`~flask_sqlalchemy.SQLAlchemy` object, used
         for the call log, API users and job records. Without one, the app's
-        own Flask-SQLAlchemy object is used if it has one, otherwise an
-        embedded SQLite database in the instance folder.
+        own Flask-SQLAlchemy object is used if it was set up before
+        :meth:`init_app`, otherwise an embedded database of the extension's
+        own (``RPCENABLE_DATABASE_URI``: SQLite in the instance folder).
     :param cache: a :class:`~flask_caching.Cache` shared by all workers, for
         replay protection. Without one, the ``RPCENABLE_CACHE_*`` settings
         configure one.
@@ -230,7 +229,7 @@ class RPCEnable:
 def _resolve_db(app: Flask, db: SQLAlchemy | None) -> SQLAlchemy:
     """The given db, the app's own Flask-SQLAlchemy object, or an embedded one."""
     if db is not None:
-        if "sqlalchemy" not in app.extensions:
+        if app.extensions.get("sqlalchemy") is not db:
             raise RuntimeError(
                 "RPCEnable(db=db) needs db.init_app(app) to be called before rpc.init_app(app)."
             )
@@ -240,20 +239,42 @@ def _resolve_db(app: Flask, db: SQLAlchemy | None) -> SQLAlchemy:
         return existing
     for state in app.extensions.get(EXTENSION_KEY, {}).values():
         return state.db
+    return _embedded_db(app)
+
+
+def _embedded_db(app: Flask) -> SQLAlchemy:
+    """A Flask-SQLAlchemy object of the extension's own, on ``RPCENABLE_DATABASE_URI``.
+
+    It leaves the app's ``SQLALCHEMY_*`` settings and its ``sqlalchemy``
+    extension slot as they were, so the app can still set up a database of
+    its own later (its tables then live apart from the RPC ones: pass
+    ``db=`` to keep them together).
+    """
     from flask_sqlalchemy import SQLAlchemy
 
     os.makedirs(app.instance_path, exist_ok=True)
-    app.config.setdefault("SQLALCHEMY_DATABASE_URI", EMBEDDED_DATABASE_URI)
+    uri = app.config["RPCENABLE_DATABASE_URI"]
     embedded = SQLAlchemy()
-    embedded.init_app(app)
-    if app.config["SQLALCHEMY_DATABASE_URI"] == EMBEDDED_DATABASE_URI:
-        with app.app_context():
-            event.listen(embedded.engine, "connect", _tune_embedded_sqlite)
+    keys = ("SQLALCHEMY_DATABASE_URI", "SQLALCHEMY_BINDS")
+    saved = {key: app.config[key] for key in keys if key in app.config}
+    app.config.update(SQLALCHEMY_DATABASE_URI=uri, SQLALCHEMY_BINDS={})
+    try:
+        embedded.init_app(app)
+    finally:
+        for key in keys:
+            app.config.pop(key, None)
+        app.config.update(saved)
+        if app.extensions.get("sqlalchemy") is embedded:
+            del app.extensions["sqlalchemy"]
+    with app.app_context():
+        engine = embedded.engine
+        if engine.dialect.name == "sqlite" and isinstance(engine.pool, QueuePool):
+            event.listen(engine, "connect", _tune_embedded_sqlite)
     return embedded
 
 
 def _tune_embedded_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    """WAL journal and normal sync for the embedded SQLite file.
+    """WAL journal and normal sync for an embedded SQLite file.
 
     Each log row is its own commit; in SQLite's default rollback-journal mode
     with full sync that costs several milliseconds per call. WAL lets readers

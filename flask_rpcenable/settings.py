@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "RPCENABLE_ENCODING": None,
     "RPCENABLE_I8": "auto",
     "RPCENABLE_BROWSABLE": True,
+    "RPCENABLE_DATABASE_URI": "sqlite:///rpcenable.sqlite",
 }
 
 I8_MODES = ("auto", "always", "never")
