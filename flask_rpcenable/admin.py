@@ -18,6 +18,11 @@ The admin is never open by default. Access is decided, in order, by
 
 With neither configured every admin page answers 403 with a page saying how
 to configure access.
+
+These settings, ``RPCENABLE_ADMIN_STATS_SAMPLE`` and ``RPCENABLE_LOG_INCOMING``
+are read once, at ``init_app`` (see :class:`AdminSettings`): changing
+``app.config`` later changes nothing. A wrong one (an import path that does
+not import, a user name without a password) raises :class:`RuntimeError` there.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import hmac
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -68,6 +74,7 @@ DEFAULTS: dict[str, Any] = {
 CATEGORY = "RPC"
 _OWNED_ATTR = "_rpcenable_owned"
 _DENIAL_KEY = "_rpcenable_admin_denial"
+_SETTINGS_KEY = "admin_settings"
 _STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
 ASSETS_BLUEPRINT = "rpcenable_admin_assets"
 
@@ -75,13 +82,79 @@ ASSETS_BLUEPRINT = "rpcenable_admin_assets"
 # -- access control ----------------------------------------------------------
 
 
-def _hook() -> Callable[[], Any] | None:
-    hook = current_app.config.get("RPCENABLE_ADMIN_ACCESS")
-    if isinstance(hook, str):
-        hook = import_string(hook)
-    if hook is not None and not callable(hook):
-        raise RuntimeError("RPCENABLE_ADMIN_ACCESS must be a callable or its import path")
-    return hook
+@dataclass(frozen=True)
+class AdminSettings:
+    """The admin settings of one app, read and checked once at ``init_app``."""
+
+    #: The ``RPCENABLE_ADMIN_ACCESS`` callable (imported if given as a path).
+    access: Callable[[], Any] | None
+    #: ``RPCENABLE_ADMIN_USERNAME`` and ``RPCENABLE_ADMIN_PASSWORD``, or ``None``.
+    username: str | None
+    password: str | None
+    #: ``RPCENABLE_ADMIN_STATS_SAMPLE``.
+    stats_sample: int
+    #: Whether incoming calls are logged (``RPCENABLE_LOG_INCOMING``).
+    log_incoming: bool
+
+
+def _resolve_access(value: Any) -> Callable[[], Any] | None:
+    if isinstance(value, str):
+        try:
+            value = import_string(value)
+        except ImportError as exc:
+            raise RuntimeError(
+                f"RPCENABLE_ADMIN_ACCESS: cannot import {value!r} ({exc})"
+            ) from exc
+    if value is not None and not callable(value):
+        raise RuntimeError(
+            f"RPCENABLE_ADMIN_ACCESS must be a callable or its import path, got {value!r}"
+        )
+    return value
+
+
+def _credential(key: str, value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise RuntimeError(f"{key} must be a string, got a {type(value).__name__}")
+    return value
+
+
+def read_settings(app: Flask, state: RPCState) -> AdminSettings:
+    """Read and check the admin settings of ``app``; :class:`RuntimeError` if one is wrong."""
+    config = app.config
+    username = _credential("RPCENABLE_ADMIN_USERNAME", config["RPCENABLE_ADMIN_USERNAME"])
+    password = _credential("RPCENABLE_ADMIN_PASSWORD", config["RPCENABLE_ADMIN_PASSWORD"])
+    if username is not None and password is None:
+        raise RuntimeError(
+            "RPCENABLE_ADMIN_USERNAME is set but RPCENABLE_ADMIN_PASSWORD is not: "
+            "set both for HTTP Basic login to the admin"
+        )
+    logger = state.extra.get("calllog")
+    log_incoming = (
+        logger.config.log_incoming
+        if logger is not None
+        else bool(config.get("RPCENABLE_LOG_INCOMING", False))
+    )
+    return AdminSettings(
+        access=_resolve_access(config["RPCENABLE_ADMIN_ACCESS"]),
+        username=username,
+        password=password,
+        stats_sample=positive_int_setting(
+            "RPCENABLE_ADMIN_STATS_SAMPLE", config["RPCENABLE_ADMIN_STATS_SAMPLE"]
+        ),
+        log_incoming=log_incoming,
+    )
+
+
+def admin_settings(app: Flask) -> AdminSettings:
+    """The :class:`AdminSettings` read at ``init_app`` for ``app``'s admin."""
+    from .extension import EXTENSION_KEY
+
+    for state in app.extensions.get(EXTENSION_KEY, {}).values():
+        if state.primary and _SETTINGS_KEY in state.extra:
+            return state.extra[_SETTINGS_KEY]  # type: ignore[no-any-return]
+    raise RuntimeError("the flask-rpcenable admin is not set up on this app")
 
 
 def _same(given: str, expected: str) -> bool:
@@ -90,22 +163,22 @@ def _same(given: str, expected: str) -> bool:
 
 def access_denied() -> Response | None:
     """``None`` when the current request may use the admin, else the response to send."""
-    config = current_app.config
-    hook = _hook()
+    settings = admin_settings(current_app)
+    hook = settings.access
     if hook is not None:
         verdict = hook()
         if verdict is True:
             return None
         if isinstance(verdict, Response):
             return verdict
-    username = config.get("RPCENABLE_ADMIN_USERNAME")
-    password = config.get("RPCENABLE_ADMIN_PASSWORD")
+    username = settings.username
+    password = settings.password
     if username and password:
         auth = request.authorization
         if auth is not None and auth.type == "basic":
             # Both compared, always: no early exit that timing could reveal.
-            user_ok = _same(auth.username or "", str(username))
-            password_ok = _same(auth.password or "", str(password))
+            user_ok = _same(auth.username or "", username)
+            password_ok = _same(auth.password or "", password)
             if user_ok and password_ok:
                 return None
         return Response(
@@ -357,11 +430,10 @@ class _DashboardMixin(AccessMixin):
     def index(self) -> Any:
         from .dashboard import build_dashboard
 
+        settings: AdminSettings = self.state.extra[_SETTINGS_KEY]
         data = error = None
         try:
-            data = build_dashboard(
-                self.state, sample=int(current_app.config["RPCENABLE_ADMIN_STATS_SAMPLE"])
-            )
+            data = build_dashboard(self.state, sample=settings.stats_sample)
         except sa.exc.SQLAlchemyError:
             current_app.logger.exception("the RPC dashboard could not read the call log")
             error = True
@@ -370,7 +442,7 @@ class _DashboardMixin(AccessMixin):
             data=data,
             error=error,
             incoming_endpoint=f"{self.state.extra['admin_endpoints']['incoming']}.index_view",
-            log_incoming=current_app.config["RPCENABLE_LOG_INCOMING"],
+            log_incoming=settings.log_incoming,
         )
 
 
@@ -418,10 +490,7 @@ def init_app(app: Flask, state: RPCState) -> None:
         app.config.setdefault(key, value)
     if not state.primary or not app.config["RPCENABLE_ADMIN_ENABLED"]:
         return
-    positive_int_setting("RPCENABLE_ADMIN_STATS_SAMPLE", app.config["RPCENABLE_ADMIN_STATS_SAMPLE"])
-    access = app.config["RPCENABLE_ADMIN_ACCESS"]
-    if access is not None and not (callable(access) or isinstance(access, str)):
-        raise RuntimeError("RPCENABLE_ADMIN_ACCESS must be a callable or its import path")
+    state.extra[_SETTINGS_KEY] = read_settings(app, state)
 
     existing = app.extensions.get("admin") or []
     endpoints = {
@@ -482,6 +551,7 @@ def asset_url(filename: str) -> str:
 
 __all__ = [
     "CATEGORY",
+    "AdminSettings",
     "DashboardIndexView",
     "DashboardView",
     "IncomingCallView",
@@ -489,11 +559,13 @@ __all__ = [
     "RPCModelView",
     "ReadOnlyModelView",
     "access_denied",
+    "admin_settings",
     "category_for",
     "duration_column",
     "get_admin",
     "init_app",
     "json_column",
     "pre_column",
+    "read_settings",
     "short_column",
 ]

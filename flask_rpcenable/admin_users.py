@@ -1,17 +1,22 @@
 """The "API users" page of the admin.
 
 A list of the API users (username, active, last login, created) with
-filters and search; creating a user generates its key and shows it once, in
-a flashed message; the actions "Regenerate key", "Activate" and
-"Deactivate" work on the selected users. The stored (encrypted) key is in
-no list, detail view, form or export.
+filters and search; creating a user generates its key; the actions
+"Regenerate key", "Activate" and "Deactivate" work on the selected users.
+The stored (encrypted) key is in no list, detail view, form or export.
+
+A new key (of a created user, or from "Regenerate key") is shown once, on a
+page sent as the answer to that very POST, with ``Cache-Control: no-store``.
+It is never flashed: a flashed message waits in Flask's session cookie,
+which is signed but not encrypted, until the next page shows it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import flash, g
+import sqlalchemy as sa
+from flask import Response, current_app, flash, g
 
 if TYPE_CHECKING:
     from flask_admin import Admin
@@ -22,10 +27,19 @@ if TYPE_CHECKING:
 PUBLIC_COLUMNS = ("username", "active", "last_login", "created_at")
 ENDPOINT = "rpcenable_api_users"
 _NEW_KEY = "_rpcenable_new_api_key"
+_SHOW_KEYS = "_rpcenable_show_api_keys"
+KEY_TEMPLATE = "rpcenable/admin/api_keys.html"
+#: Headers of the page that shows a key: no cache, no referrer keeps it.
+NO_STORE = {
+    "Cache-Control": "no-store, max-age=0",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def make_view_class() -> type:
     """Build the view class on :class:`flask_rpcenable.admin.RPCModelView`."""
+    from flask_admin import expose
     from flask_admin.actions import action
     from flask_admin.contrib.sqla.tools import get_query_for_ids
 
@@ -52,13 +66,31 @@ def make_view_class() -> type:
                 setattr(g, _NEW_KEY, model.regenerate_api_key())
 
         def after_model_change(self, form: Any, model: Any, is_created: bool) -> None:
+            # Called only once the new row is committed: only then is the key real.
             api_key = g.pop(_NEW_KEY, None)
             if is_created and api_key:
-                flash(
-                    f"API key of {model.username}: {api_key} -- copy it now, it is shown "
-                    "only this once.",
-                    "success",
-                )
+                setattr(g, _SHOW_KEYS, [(model.username, api_key)])
+
+        @expose("/new/", methods=("GET", "POST"))
+        def create_view(self) -> Any:
+            """Flask-Admin's create view, answering a successful create with the key page."""
+            try:
+                response = super().create_view()
+                keys = g.pop(_SHOW_KEYS, None)
+            finally:
+                g.pop(_NEW_KEY, None)
+            if keys:
+                return self._key_page(keys, created=True)
+            return response
+
+        def _key_page(self, keys: list[tuple[str, str]], *, created: bool) -> Response:
+            html = self.render(
+                KEY_TEMPLATE,
+                keys=keys,
+                created=created,
+                list_url=self.get_url(".index_view"),
+            )
+            return Response(html, 200, NO_STORE)
 
         def _session(self) -> Any:
             # Flask-Admin 2 is given the Flask-SQLAlchemy object: its session
@@ -74,16 +106,20 @@ def make_view_class() -> type:
             "Regenerate key",
             "Give the selected users new keys? Their old keys stop working at once.",
         )
-        def action_regenerate_key(self, ids: list[str]) -> None:
+        def action_regenerate_key(self, ids: list[str]) -> Response | None:
             users = self._selected(ids)
             keys = [(user.username, user.regenerate_api_key()) for user in users]
-            self._session().commit()
-            for username, api_key in keys:
-                flash(
-                    f"New API key of {username}: {api_key} -- copy it now, it is shown only "
-                    "this once.",
-                    "success",
-                )
+            try:
+                self._session().commit()
+            except sa.exc.SQLAlchemyError:
+                self._session().rollback()
+                current_app.logger.exception("regenerating API keys failed")
+                flash("The keys could not be changed; the old keys still work.", "error")
+                return None
+            if not keys:
+                flash("No API user selected.", "warning")
+                return None
+            return self._key_page(keys, created=False)
 
         @action("activate", "Activate")
         def action_activate(self, ids: list[str]) -> None:

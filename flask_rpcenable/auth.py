@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask_caching.backends.simplecache import SimpleCache
 
+from .dbutil import bookkeeping_write
 from .dispatch import REDACTED, AuthResult, CallContext
 from .faults import AUTH_BAD_NONCE, AUTH_BAD_TIMESTAMP, AUTH_FAILED, AUTH_NONCE_USED, Fault
 from .registry import AUTH_ATTR, Procedure
@@ -531,7 +532,17 @@ class HMACAuthenticator:
         """
         user = self._load_user(model, username)
         token = user.api_key_encrypted if user is not None else self._dummy_token()
-        api_key = decrypt_api_key(token)
+        try:
+            api_key = decrypt_api_key(token)
+        except RuntimeError:
+            if user is None:  # no secret configured at all: a server error for every call
+                raise
+            current_app.logger.error(
+                "flask-rpcenable: the API key of user %r cannot be decrypted with the "
+                "configured secrets; set RPCENABLE_SECRET_KEY_FALLBACKS or rotate the key",
+                username,
+            )
+            raise Fault(AUTH_FAILED, MSG_FAILED) from None
         expected = sign(api_key).encode()
         given = signature.encode("utf-8", "replace") if isinstance(signature, str) else b""
         if len(given) > _MAX_SIGNATURE:
@@ -545,17 +556,18 @@ class HMACAuthenticator:
         """Record the nonce (402 if seen) and stamp ``last_login``."""
         if not self.nonces.add(username, nonce):
             raise Fault(AUTH_NONCE_USED, MSG_REPLAY)
-        db = self.state.db
+        # One UPDATE in a transaction of its own, through the library's own
+        # pool: the app's db.session (and whatever it holds) is not touched.
+        stamp = (
+            sa.update(model)
+            .where(model.id == user.id)  # type: ignore[attr-defined]
+            .values(last_login=utcnow())
+        )
         try:
-            db.session.execute(
-                sa.update(model)
-                .where(model.id == user.id)  # type: ignore[attr-defined]
-                .values(last_login=utcnow())
-                .execution_options(synchronize_session=False)
+            bookkeeping_write(
+                self.state.db, lambda conn: conn.execute(stamp), f"last_login of {username!r}"
             )
-            db.session.commit()
         except sa.exc.SQLAlchemyError:
-            db.session.rollback()
             current_app.logger.warning(
                 "flask-rpcenable: could not update last_login of API user %r",
                 username,

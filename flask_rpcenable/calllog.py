@@ -29,7 +29,6 @@ from xmlrpc.client import Binary, DateTime
 import sqlalchemy as sa
 from flask import (
     Flask,
-    after_this_request,
     current_app,
     g,
     has_app_context,
@@ -39,7 +38,7 @@ from flask import (
 
 from . import config_util
 from .config_util import DEFAULT_REDACT_KEYS, norm_key
-from .dbutil import bookkeeping_engine
+from .dbutil import bookkeeping_engine, bookkeeping_write
 from .models import URL_LENGTH, LogModels, define_log_models, utcnow
 
 if TYPE_CHECKING:
@@ -110,8 +109,6 @@ class CallLogger:
         # Looked up on every logged call: resolved once here.
         self._incoming_table: sa.Table = models.IncomingCall.__table__
         self._outgoing_table: sa.Table = models.OutgoingCall.__table__
-        self._incoming_mapper = sa.inspect(models.IncomingCall)
-        self._sqlite: bool | None = None
 
     # -- incoming ------------------------------------------------------------
 
@@ -150,55 +147,7 @@ class CallLogger:
             "multicall_index": record.multicall_index,
             "request_id": request_id,
         }
-        table = self._incoming_table
-        if self._sqlite_user_write_pending():
-            self._insert_after_response(table, row)
-        else:
-            self._insert(table, row)
-
-    def _sqlite_user_write_pending(self) -> bool:
-        """Whether the app's ``db.session`` holds SQLite's write lock right now.
-
-        SQLite has one writer at a time: while a call's uncommitted write is
-        open in ``db.session`` (user code flushed, then failed), our own
-        connection could not write until the session ends after the request.
-        """
-        if not has_request_context() or not self._on_sqlite():
-            return False
-        scoped = self.db.session
-        if not scoped.registry.has():
-            return False
-        session = scoped()
-        if not session.in_transaction():
-            return False
-        try:
-            conn = session.connection(bind_arguments={"mapper": self._incoming_mapper})
-            return bool(getattr(conn.connection.dbapi_connection, "in_transaction", False))
-        except Exception:
-            return False
-
-    def _on_sqlite(self) -> bool:
-        # The app's engine, hence its dialect, is fixed: ask it once.
-        if self._sqlite is None:
-            self._sqlite = self.engine().dialect.name == "sqlite"
-        return self._sqlite
-
-    def _insert_after_response(self, table: sa.Table, row: dict[str, Any]) -> None:
-        """Write the row once the response is closed and the user's session is gone."""
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-
-        def write() -> None:
-            with app.app_context():
-                try:
-                    self._insert(table, row)
-                except Exception:
-                    app.logger.exception("recording the RPC call %r failed", row["method"])
-
-        def attach(response: Any) -> Any:
-            response.call_on_close(write)
-            return response
-
-        after_this_request(attach)
+        self._insert(self._incoming_table, row, what=f"the log row of {record.method!r}")
 
     # -- outgoing ------------------------------------------------------------
 
@@ -216,10 +165,9 @@ class CallLogger:
         """Where log rows are written: a pool of their own (see :func:`bookkeeping_engine`)."""
         return bookkeeping_engine(self.db)
 
-    def _insert(self, table: sa.Table, row: dict[str, Any]) -> None:
+    def _insert(self, table: sa.Table, row: dict[str, Any], what: str = "a log row") -> None:
         # Its own connection and transaction: independent of db.session.
-        with self.engine().begin() as conn:
-            conn.execute(table.insert(), row)
+        bookkeeping_write(self.db, lambda conn: conn.execute(table.insert(), row), what)
         self._maybe_prune()
 
     def _maybe_prune(self) -> None:

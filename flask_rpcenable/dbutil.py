@@ -19,11 +19,20 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
+from flask import after_this_request, current_app, has_request_context
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
 
-__all__ = ["as_utc", "bookkeeping_engine", "id_column", "id_type", "once_per_db", "utcnow"]
+__all__ = [
+    "as_utc",
+    "bookkeeping_engine",
+    "bookkeeping_write",
+    "id_column",
+    "id_type",
+    "once_per_db",
+    "utcnow",
+]
 
 T = TypeVar("T")
 
@@ -109,3 +118,57 @@ def bookkeeping_engine(db: SQLAlchemy) -> sa.Engine:
             engine = sa.engine.Engine(main.pool.recreate(), main.dialect, main.url)
             _bookkeeping[main] = engine
         return engine
+
+
+def _session_holds_sqlite_write(db: SQLAlchemy) -> bool:
+    """Whether the request's ``db.session`` holds SQLite's write lock right now.
+
+    SQLite has one writer at a time: while the app's session has flushed
+    but not committed (user code wrote, then failed, or a multicall's earlier
+    sub-call wrote), any other connection waits for the lock until its busy
+    timeout and then fails.
+    """
+    if not has_request_context() or db.engine.dialect.name != "sqlite":
+        return False
+    scoped = db.session
+    if not scoped.registry.has():
+        return False
+    session = scoped()
+    if not session.in_transaction():
+        return False
+    try:
+        dbapi_connection = session.connection().connection.dbapi_connection
+    except Exception:
+        return False
+    return bool(getattr(dbapi_connection, "in_transaction", False))
+
+
+def bookkeeping_write(db: SQLAlchemy, write: Callable[[sa.Connection], Any], what: str) -> None:
+    """Run ``write(connection)`` in a transaction on :func:`bookkeeping_engine`.
+
+    Normally at once. When the request's own session holds SQLite's write
+    lock, the write waits until the response is closed (the session is gone
+    by then), so that it neither blocks on that lock nor fails. A failure
+    after the response is logged; one now is raised to the caller.
+
+    :param what: what is written, for the log message of a late failure.
+    """
+    if not _session_holds_sqlite_write(db):
+        with bookkeeping_engine(db).begin() as conn:
+            write(conn)
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def late() -> None:
+        with app.app_context():
+            try:
+                with bookkeeping_engine(db).begin() as conn:
+                    write(conn)
+            except Exception:
+                app.logger.exception("flask-rpcenable: writing %s failed", what)
+
+    def attach(response: Any) -> Any:
+        response.call_on_close(late)
+        return response
+
+    after_this_request(attach)
