@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .calllog import strip_url_credentials
 from .client_errors import (
     BadResponse,
     ConnectError,
@@ -111,15 +112,15 @@ class HTTPTransport:
         if parts.scheme not in ("http", "https"):
             raise ValueError(f"unsupported URL scheme {parts.scheme!r}: use http:// or https://")
         if not parts.hostname:
-            raise ValueError(f"the URL {url!r} has no host")
+            raise ValueError(f"the URL {strip_url_credentials(url)!r} has no host")
         self.https = parts.scheme == "https"
         self.host = parts.hostname
         self.port = parts.port or (443 if self.https else 80)
         self.path = parts.path or "/"
         self.handler = self.path + (f"?{parts.query}" if parts.query else "")
-        netloc = parts.netloc.rpartition("@")[2]
-        #: The URL without credentials, for messages and logs.
-        self.url = f"{parts.scheme}://{netloc}{self.handler}"
+        #: The URL without credentials and with secret query values replaced
+        #: by ``***``, for messages and logs.
+        self.url = strip_url_credentials(url)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_response_size = max_response_size

@@ -269,24 +269,35 @@ class Dispatcher:
             except Exception:  # a broken log never fails the call
                 app.logger.exception("recording the RPC call %r failed", record.method)
 
-    def record_rejected(self, ctx: CallContext, fault: Fault) -> None:
-        """Record a request refused before a method name was known.
+    def record_rejected(
+        self,
+        ctx: CallContext,
+        fault: Fault,
+        *,
+        method: str = "-",
+        multicall_index: int | None = None,
+    ) -> None:
+        """Record a call refused before its method could run.
 
-        Such requests (not well-formed XML, a failed scheme-v2 signature)
-        are recorded under the method name ``"-"``, so that nothing that
-        reached the endpoint goes unlogged.
+        Requests refused before a method name was known (not well-formed
+        XML, a failed scheme-v2 signature) are recorded under the method name
+        ``"-"``; refused ``system.multicall`` entries (malformed, nested)
+        under their method name, if any, and their position. Their
+        parameters are not recorded. So nothing that reached the endpoint
+        goes unlogged.
         """
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         record = CallRecord(
-            method="-",
+            method=method,
             version=ctx.version,
             protocol=ctx.protocol,
             params=[],
             started_at=datetime.datetime.now(datetime.timezone.utc),
             remote_addr=ctx.remote_addr,
-            request_size=ctx.request_size,
+            request_size=ctx.request_size if multicall_index is None else None,
             fault_code=fault.faultCode,
             fault_string=str(fault.faultString),
+            multicall_index=multicall_index,
         )
         self._finish(app, record, fault)
 
@@ -338,19 +349,24 @@ class Dispatcher:
             )
         results: list[Any] = []
         for index, call in enumerate(calls):
+            name = call.get("methodName") if isinstance(call, dict) else None
             try:
                 if (
-                    not isinstance(call, dict)
-                    or not isinstance(call.get("methodName"), str)
+                    not isinstance(name, str)
                     or not isinstance(call.get("params", []), list)
                 ):
                     raise Fault(
                         INVALID_REQUEST,
                         "each multicall entry is a struct with 'methodName' and 'params'",
                     )
-                name = call["methodName"]
                 if name == "system.multicall":
                     raise Fault(INVALID_REQUEST, "system.multicall cannot be nested")
+            except Fault as refusal:
+                shown = name[:255] if isinstance(name, str) and name else "-"
+                self.record_rejected(ctx, refusal, method=shown, multicall_index=index)
+                results.append({"faultCode": refusal.faultCode, "faultString": refusal.faultString})
+                continue
+            try:
                 result, _ = self._call(ctx, name, call.get("params", []), index)
                 results.append([result])
             except Fault as fault:

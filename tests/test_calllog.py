@@ -118,6 +118,27 @@ def test_multicall_logs_each_sub_call_and_the_envelope(
     assert log.rows()[-1].request_id != envelope.request_id
 
 
+def test_refused_multicall_entries_get_a_row_each(db_url: str, make_log_app: MakeLogApp) -> None:
+    log = make_log_app(db_url)
+    calls: list[Any] = [
+        {"methodName": "echo", "params": ["a"]},
+        {"methodName": "system.multicall", "params": [[{"methodName": "echo"}]]},
+        "not a struct",
+        {"params": ["no method name"]},
+    ]
+    result = log.call("system.multicall", calls)
+    assert result[0] == ["Server says: a"]
+    assert [r["faultCode"] for r in result[1:]] == [-32600, -32600, -32600]
+    subs = sorted((r for r in log.rows() if r.multicall_index is not None),
+                  key=lambda r: r.multicall_index)
+    assert [(r.method, r.multicall_index) for r in subs] == [
+        ("echo", 0), ("system.multicall", 1), ("-", 2), ("-", 3)
+    ]
+    assert [r.fault_code for r in subs] == [None, -32600, -32600, -32600]
+    assert "cannot be nested" in subs[1].fault_string
+    assert all(json.loads(r.params) == [] for r in subs[1:])
+
+
 class _TestAuthenticator:
     """The Authenticator protocol of the dispatcher, with one fixed user."""
 

@@ -234,14 +234,6 @@ def test_client_never_logs_url_credentials(
     assert "S3cretPW" not in caplog.text and "K3YVALUE" not in caplog.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "client_transport.py: HTTPTransport.url keeps the query string, so a secret query "
-        "value (?api_key=...) appears in transport error messages and in the outgoing log's "
-        "exception column; build self.url with calllog.strip_url_credentials"
-    ),
-)
 def test_client_errors_do_not_carry_secret_query_values(sec: SecApp, hostile: Any) -> None:
     hostile.reply = HOSTILE_RESPONSES["gzip-bomb"]
     port = hostile.server_address[1]
