@@ -68,6 +68,27 @@ def divide(a: float, b: float) -> float:
     return a / b
 
 
+def _instance_secret(app: Flask) -> str:
+    """A secret kept in the instance folder, made on first start.
+
+    It must outlive a restart: API keys are stored encrypted under it, so a
+    user created with ``flask --app example.app rpc users create`` keeps
+    working when the server starts again. Set ``FLASK_SECRET_KEY`` in
+    production instead.
+    """
+    path = os.path.join(app.instance_path, "secret_key")
+    os.makedirs(app.instance_path, exist_ok=True)
+    try:
+        with open(path, encoding="ascii") as file:
+            return file.read().strip()
+    except FileNotFoundError:
+        secret = secrets.token_hex(32)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(secret)
+        return secret
+
+
 def create_app(**config: Any) -> Flask:
     """Build the example app.
 
@@ -80,9 +101,8 @@ def create_app(**config: Any) -> Flask:
     for key in ("RPCENABLE_ADMIN_USERNAME", "RPCENABLE_ADMIN_PASSWORD"):
         if os.environ.get(key):
             app.config[key] = os.environ[key]
-    # A fresh key per start is fine for an example (sessions end on restart).
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        app.config["SECRET_KEY"] = _instance_secret(app)
     app.config.setdefault("RPCENABLE_LOG_INCOMING", True)
     app.config.update(config)
     rpc.init_app(app)

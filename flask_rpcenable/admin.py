@@ -41,7 +41,9 @@ from flask import (
     Flask,
     Response,
     current_app,
+    flash,
     g,
+    redirect,
     render_template,
     request,
     url_for,
@@ -51,6 +53,7 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import SecureForm
 from flask_admin.model import typefmt
 from markupsafe import Markup
+from werkzeug.datastructures import CombinedMultiDict, ImmutableMultiDict, MultiDict
 from werkzeug.utils import import_string
 
 from .config_util import positive_int_setting
@@ -174,7 +177,10 @@ def access_denied() -> Response | None:
     username = settings.username
     password = settings.password
     if username and password:
-        auth = request.authorization
+        try:
+            auth = request.authorization
+        except ValueError:  # a Basic token Werkzeug cannot decode: no credentials
+            auth = None
         if auth is not None and auth.type == "basic":
             # Both compared, always: no early exit that timing could reveal.
             user_ok = _same(auth.username or "", username)
@@ -263,6 +269,63 @@ def _request_link(view: Any, context: Any, model: Any, field: str) -> Markup:
     return Markup('<a href="{}">{}</a>').format(url, model.request_id)
 
 
+# -- request limits ----------------------------------------------------------
+
+#: The highest list page number asked for in ``?page=`` that is used as is.
+MAX_PAGE = 100_000
+#: How much of ``?search=`` is used: characters, then words.
+MAX_SEARCH_CHARS = 200
+MAX_SEARCH_WORDS = 10
+#: How many ``?flt...`` filters one list page applies.
+MAX_FILTERS = 20
+_LIST_FAILED_KEY = "_rpcenable_list_failed"
+_RETURN_URL_ARG = "url"
+
+
+def is_local_url(target: str) -> bool:
+    """Whether ``target`` is a path on this site that is safe to redirect to.
+
+    Only a path starting with one ``/`` is: not ``//host`` nor ``/\\host``
+    (which browsers read as another host), no scheme (``http:host``,
+    ``javascript:``), no backslash, blank or control character anywhere
+    (browsers drop tabs and line breaks, and read ``\\`` as ``/``).
+    """
+    if not target.startswith("/") or target[1:2] in ("/", "\\"):
+        return False
+    return not any(char == "\\" or char.isspace() or not char.isprintable() for char in target)
+
+
+def _drop_unsafe_return_url() -> None:
+    """Remove a ``url`` argument that is not a local path from the current request.
+
+    Flask-Admin redirects to ``request.values["url"]`` after saves, deletes and
+    actions, and links to it from its forms; its own check lets
+    ``http:evil.example`` through. Without the argument it uses the list page.
+    """
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    changed = False
+    if any(not is_local_url(value) for value in req.args.getlist(_RETURN_URL_ARG) if value):
+        req.args = ImmutableMultiDict(
+            [(k, v) for k, v in req.args.items(multi=True) if k != _RETURN_URL_ARG]
+        )
+        changed = True
+    form = req.form
+    if any(not is_local_url(value) for value in form.getlist(_RETURN_URL_ARG) if value):
+        req.form = ImmutableMultiDict(
+            [(k, v) for k, v in form.items(multi=True) if k != _RETURN_URL_ARG]
+        )
+        changed = True
+    if changed:
+        # As Werkzeug builds ``values``: the query string, plus the form unless GET.
+        sources = [req.args] if req.method == "GET" else [req.args, req.form]
+        req.values = CombinedMultiDict([MultiDict(source) for source in sources])
+
+
+def _clip_search(search: str) -> str:
+    words = search[:MAX_SEARCH_CHARS].split()
+    return " ".join(words[:MAX_SEARCH_WORDS])
+
+
 # -- views -------------------------------------------------------------------
 
 
@@ -272,6 +335,13 @@ class RPCModelView(AccessMixin, ModelView):
     Subclass it for a component's own views and pass
     ``category=category_for(admin)``. Forms carry a CSRF token
     (:class:`flask_admin.form.SecureForm`); the call-log views are read-only.
+
+    Every redirect goes to a local path only (see :func:`is_local_url`).
+    List pages clamp ``?page=`` to :data:`MAX_PAGE`, use at most
+    :data:`MAX_SEARCH_CHARS` characters and :data:`MAX_SEARCH_WORDS` words of
+    ``?search=`` and at most :data:`MAX_FILTERS` filters; a list query the
+    database refuses (a number out of range, an expression too large) shows
+    an empty list and a message, with status 400.
     """
 
     form_base_class = SecureForm
@@ -286,6 +356,70 @@ class RPCModelView(AccessMixin, ModelView):
         **typefmt.DETAIL_FORMATTERS,
         datetime.datetime: _format_datetime,
     }
+
+    def _run_view(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        _drop_unsafe_return_url()
+        response = super()._run_view(fn, *args, **kwargs)
+        if isinstance(response, Response) and response.is_redirect:
+            location = response.headers.get("Location", "")
+            if not is_local_url(location):
+                # Belt and braces: whatever built it, never send the browser away.
+                response = redirect(self.get_url(".index_view"))
+        if g.pop(_LIST_FAILED_KEY, False):
+            response = current_app.make_response(response)
+            response.status_code = 400
+        return response
+
+    def _get_list_extra_args(self) -> Any:
+        view_args = super()._get_list_extra_args()
+        changes: dict[str, Any] = {}
+        page = view_args.page or 0
+        if not 0 <= page <= MAX_PAGE:
+            changes["page"] = min(max(page, 0), MAX_PAGE)
+        search = view_args.search
+        if search and _clip_search(search) != search.strip():
+            changes["search"] = _clip_search(search)
+            flash(
+                f"Only the first {MAX_SEARCH_WORDS} words (at most {MAX_SEARCH_CHARS} "
+                "characters) of the search are used.",
+                "warning",
+            )
+        if view_args.filters and len(view_args.filters) > MAX_FILTERS:
+            changes["filters"] = list(view_args.filters)[:MAX_FILTERS]
+            flash(f"Only the first {MAX_FILTERS} filters are used.", "warning")
+        return view_args.clone(**changes) if changes else view_args
+
+    def get_list(self, page: Any, sort_column: Any, sort_desc: Any, search: Any,
+                 filters: Any, execute: bool = True, page_size: Any = None) -> Any:
+        """Flask-Admin's list query; an empty list and a message if the database refuses it."""
+        try:
+            return super().get_list(
+                page, sort_column, sort_desc, search, filters, execute=execute,
+                page_size=page_size,
+            )
+        except (OverflowError, sa.exc.StatementError):
+            self._rollback()
+            current_app.logger.warning(
+                "admin list %s: the database refused the query", self.endpoint, exc_info=True
+            )
+            flash(
+                "The list could not be read with these page, filter or search values; "
+                "change them and try again.",
+                "error",
+            )
+            g.setdefault(_LIST_FAILED_KEY, True)
+            return 0, []
+
+    def _db_session(self) -> Any:
+        """The SQLAlchemy session (Flask-Admin 2 is given the Flask-SQLAlchemy object)."""
+        db = self.session
+        return db.session if hasattr(db, "session") else db
+
+    def _rollback(self) -> None:
+        try:
+            self._db_session().rollback()
+        except sa.exc.SQLAlchemyError:
+            current_app.logger.warning("admin: rollback failed", exc_info=True)
 
 
 class ReadOnlyModelView(RPCModelView):
@@ -564,6 +698,7 @@ __all__ = [
     "duration_column",
     "get_admin",
     "init_app",
+    "is_local_url",
     "json_column",
     "pre_column",
     "read_settings",

@@ -107,3 +107,21 @@ def test_admin_credentials_come_from_the_environment(monkeypatch, tmp_path):
     assert app.config["RPCENABLE_LOG_INCOMING"] is True
     assert app.config["RPCENABLE_MAX_DEPTH"] == 7
     assert app.config["SECRET_KEY"]
+
+
+def test_secret_survives_a_restart_so_api_keys_keep_working(monkeypatch, tmp_path):
+    from example.app import create_app
+    from flask_rpcenable.users import create_api_user, decrypt_api_key
+
+    monkeypatch.delenv("FLASK_SECRET_KEY", raising=False)
+    first = create_app(instance_path=str(tmp_path))
+    with first.app_context():
+        db = next(iter(first.extensions["rpcenable"].values())).db
+        model = next(iter(first.extensions["rpcenable"].values())).models.APIUser
+        user, key = create_api_user(db, model, "alice")
+        token = user.api_key_encrypted
+    assert oct((tmp_path / "secret_key").stat().st_mode & 0o777) == "0o600"
+    again = create_app(instance_path=str(tmp_path))
+    assert again.config["SECRET_KEY"] == first.config["SECRET_KEY"]
+    with again.app_context():
+        assert decrypt_api_key(token) == key
