@@ -55,6 +55,7 @@ from flask_admin.model import typefmt
 from markupsafe import Markup
 from werkzeug.datastructures import CombinedMultiDict, ImmutableMultiDict, MultiDict
 from werkzeug.utils import import_string
+from werkzeug.wrappers import Response as BaseResponse
 
 from .config_util import positive_int_setting
 from .dbutil import as_utc
@@ -337,9 +338,9 @@ class RPCModelView(AccessMixin, ModelView):
     (:class:`flask_admin.form.SecureForm`); the call-log views are read-only.
 
     Every redirect goes to a local path only (see :func:`is_local_url`).
-    List pages clamp ``?page=`` to :data:`MAX_PAGE`, use at most
-    :data:`MAX_SEARCH_CHARS` characters and :data:`MAX_SEARCH_WORDS` words of
-    ``?search=`` and at most :data:`MAX_FILTERS` filters; a list query the
+    List pages clamp ``?page=`` to ``MAX_PAGE``, use at most
+    ``MAX_SEARCH_CHARS`` characters and ``MAX_SEARCH_WORDS`` words of
+    ``?search=`` and at most ``MAX_FILTERS`` filters; a list query the
     database refuses (a number out of range, an expression too large) shows
     an empty list and a message, with status 400.
     """
@@ -360,7 +361,7 @@ class RPCModelView(AccessMixin, ModelView):
     def _run_view(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         _drop_unsafe_return_url()
         response = super()._run_view(fn, *args, **kwargs)
-        if isinstance(response, Response) and response.is_redirect:
+        if isinstance(response, BaseResponse) and 300 <= response.status_code < 400:
             location = response.headers.get("Location", "")
             if not is_local_url(location):
                 # Belt and braces: whatever built it, never send the browser away.
@@ -377,7 +378,7 @@ class RPCModelView(AccessMixin, ModelView):
         if not 0 <= page <= MAX_PAGE:
             changes["page"] = min(max(page, 0), MAX_PAGE)
         search = view_args.search
-        if search and _clip_search(search) != search.strip():
+        if search and (len(search) > MAX_SEARCH_CHARS or len(search.split()) > MAX_SEARCH_WORDS):
             changes["search"] = _clip_search(search)
             flash(
                 f"Only the first {MAX_SEARCH_WORDS} words (at most {MAX_SEARCH_CHARS} "
