@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import functools
 import json
 import time
 import uuid
@@ -55,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 REDACTED = "***"
+#: What :func:`json.dumps` with ``ensure_ascii=False`` uses, made once.
+_JSON = json.JSONEncoder(ensure_ascii=False)
 #: How often (seconds) a log write may also delete rows past the retention.
 PRUNE_INTERVAL = 3600.0
 _EXTRA_KEY = "calllog"
@@ -106,9 +109,10 @@ class CallLogger:
         self.config = config
         self.models = models
         self._last_prune = 0.0
-        # Looked up on every logged call: resolved once here.
-        self._incoming_table: sa.Table = models.IncomingCall.__table__
-        self._outgoing_table: sa.Table = models.OutgoingCall.__table__
+        # Used on every logged call: built once here (a statement built
+        # anew for each row costs SQLAlchemy noticeably more to execute).
+        self._incoming_insert = models.IncomingCall.__table__.insert()
+        self._outgoing_insert = models.OutgoingCall.__table__.insert()
 
     # -- incoming ------------------------------------------------------------
 
@@ -147,13 +151,13 @@ class CallLogger:
             "multicall_index": record.multicall_index,
             "request_id": request_id,
         }
-        self._insert(self._incoming_table, row, what=f"the log row of {record.method!r}")
+        self._insert(self._incoming_insert, row, what=f"the log row of {record.method!r}")
 
     # -- outgoing ------------------------------------------------------------
 
     def write_outgoing(self, row: dict[str, Any]) -> None:
         """Write one :class:`OutgoingCall` row (built by :func:`record_outgoing`)."""
-        self._insert(self._outgoing_table, row)
+        self._insert(self._outgoing_insert, row)
 
     # -- helpers -------------------------------------------------------------
 
@@ -165,9 +169,9 @@ class CallLogger:
         """Where log rows are written: a pool of their own (see :func:`bookkeeping_engine`)."""
         return bookkeeping_engine(self.db)
 
-    def _insert(self, table: sa.Table, row: dict[str, Any], what: str = "a log row") -> None:
+    def _insert(self, insert: sa.Insert, row: dict[str, Any], what: str = "a log row") -> None:
         # Its own connection and transaction: independent of db.session.
-        bookkeeping_write(self.db, lambda conn: conn.execute(table.insert(), row), what)
+        bookkeeping_write(self.db, lambda conn: conn.execute(insert, row), what)
         self._maybe_prune()
 
     def _maybe_prune(self) -> None:
@@ -272,6 +276,19 @@ def is_secret_key(key: Any, redact_keys: Iterable[str]) -> bool:
     return any(part in norm for part in redact_keys)
 
 
+#: Struct keys up to this length have their :func:`is_secret_key` answer
+#: remembered (the same few come back on every call); longer ones are rare
+#: and would make the memory the cache holds depend on what clients send.
+_REMEMBERED_KEY_MAX = 64
+_is_secret_short_key = functools.lru_cache(maxsize=1024)(is_secret_key)
+
+
+def _is_secret_name(name: str, redact_keys: tuple[str, ...]) -> bool:
+    if len(name) <= _REMEMBERED_KEY_MAX and isinstance(redact_keys, tuple):
+        return _is_secret_short_key(name, redact_keys)
+    return is_secret_key(name, redact_keys)
+
+
 def sanitize(value: Any, max_chars: int, redact_keys: tuple[str, ...], depth: int = 0) -> Any:
     """A JSON-ready copy of ``value``: secrets redacted, long parts shortened.
 
@@ -310,7 +327,7 @@ def sanitize(value: Any, max_chars: int, redact_keys: tuple[str, ...], depth: in
             name = str(key)
             out[name] = (
                 REDACTED
-                if is_secret_key(name, redact_keys)
+                if _is_secret_name(name, redact_keys)
                 else sanitize(item, max_chars, redact_keys, depth + 1)
             )
         return out
@@ -324,7 +341,7 @@ def sanitize(value: Any, max_chars: int, redact_keys: tuple[str, ...], depth: in
 
 def dump_json(value: Any, max_chars: int, redact_keys: tuple[str, ...]) -> str:
     """``value`` as redacted JSON text of at most about ``max_chars`` characters."""
-    text = json.dumps(sanitize(value, max_chars, redact_keys), ensure_ascii=False)
+    text = _JSON.encode(sanitize(value, max_chars, redact_keys))
     return cut_text(text, max_chars) or ""
 
 

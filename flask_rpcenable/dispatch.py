@@ -210,7 +210,7 @@ class Dispatcher:
         if system is not None:
             if method == "system.multicall":
                 record.params = self._redact_multicall(ctx, params)
-            signals.call_started.send(app, method=method, version=ctx.version, params=record.params)
+            _send_started(app, record)
             return system(ctx, params)
         procedure = self.registry.get(method, ctx.version)
         if procedure is None:
@@ -225,7 +225,7 @@ class Dispatcher:
             args = [verified.user, *procedure.checker.bind(method, verified.params)]
         else:
             args = procedure.checker.bind(method, params)
-        signals.call_started.send(app, method=method, version=ctx.version, params=record.params)
+        _send_started(app, record)
         if procedure.is_async:
             return app.ensure_sync(procedure.func)(*args)
         return procedure.func(*args)
@@ -254,15 +254,18 @@ class Dispatcher:
         return [calls]
 
     def _finish(self, app: Any, record: CallRecord, error: BaseException | None) -> None:
-        duration = record.duration_ms / 1000.0
-        common = {"method": record.method, "version": record.version, "params": record.params}
-        try:
-            if error is None:
-                signals.call_finished.send(app, result=record.result, duration=duration, **common)
-            else:
-                signals.call_failed.send(app, exception=error, duration=duration, **common)
-        except Exception:  # a broken receiver never changes the call's outcome
-            app.logger.exception("a receiver of an RPC signal for %r failed", record.method)
+        signal = signals.call_finished if error is None else signals.call_failed
+        # Sending is not free, and most apps connect no receiver at all.
+        if signal.receivers:
+            common = {"method": record.method, "version": record.version, "params": record.params}
+            duration = record.duration_ms / 1000.0
+            try:
+                if error is None:
+                    signal.send(app, result=record.result, duration=duration, **common)
+                else:
+                    signal.send(app, exception=error, duration=duration, **common)
+            except Exception:  # a broken receiver never changes the call's outcome
+                app.logger.exception("a receiver of an RPC signal for %r failed", record.method)
         for recorder in self.recorders:
             try:
                 recorder(record)
@@ -372,6 +375,14 @@ class Dispatcher:
             except Fault as fault:
                 results.append({"faultCode": fault.faultCode, "faultString": fault.faultString})
         return results
+
+
+def _send_started(app: Any, record: CallRecord) -> None:
+    """Send :data:`~flask_rpcenable.signals.call_started`, if anyone listens."""
+    if signals.call_started.receivers:
+        signals.call_started.send(
+            app, method=record.method, version=record.version, params=record.params
+        )
 
 
 _SYSTEM_HELP = {

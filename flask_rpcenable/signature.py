@@ -12,7 +12,7 @@ import inspect
 import types
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .faults import INVALID_PARAMS, Fault
@@ -53,6 +53,11 @@ def _xmlrpc_type_name(annotation: Any) -> str:
     return _XMLRPC_TYPE_NAMES.get(origin, "undef")
 
 
+#: A type check worked out once per parameter: the value in, ``(accepted,
+#: value to pass on)`` out. ``None`` stands for one that accepts anything.
+Check = Callable[[Any], tuple[bool, Any]]
+
+
 def _accepts(annotation: Any, value: Any) -> tuple[bool, Any]:
     """Whether ``value`` fits ``annotation``; returns the value to pass on.
 
@@ -60,36 +65,97 @@ def _accepts(annotation: Any, value: Any) -> tuple[bool, Any]:
     ``bool`` is never taken for an ``int``, ``list`` and ``tuple`` are both
     arrays. Unknown annotations accept anything.
     """
+    check = compile_check(annotation)
+    return (True, value) if check is None else check(value)
+
+
+def compile_check(annotation: Any) -> Check | None:
+    """The check :func:`_accepts` makes for ``annotation``, worked out once.
+
+    :returns: ``None`` for an annotation that accepts anything (none at all,
+        ``Any``, or one with no XML-RPC meaning).
+    """
     if annotation is inspect.Parameter.empty or annotation is Any:
-        return True, value
+        return None
     origin = typing.get_origin(annotation) or annotation
     if origin in (typing.Union, types.UnionType):
+        members: list[Check | None] = []
         for member in typing.get_args(annotation):
-            ok, converted = _accepts(member, value)
+            members.append(compile_check(member))
+            if members[-1] is None:  # accepts anything: later members never matter
+                break
+        if members and members[0] is None:
+            return None
+        return _union_check(tuple(members))
+    if annotation is None or origin is _NoneType:
+        return _check_none
+    if origin is float:
+        return _check_float
+    if origin is int:
+        return _check_int
+    if origin is bool:
+        return _check_bool
+    if origin in (list, tuple, Sequence):
+        return _check_tuple if origin is tuple else _check_array
+    if origin in (bytes, bytearray):
+        return _check_bytes
+    if origin in (str, dict, datetime.datetime):
+        return _instance_check(origin)
+    return None
+
+
+def _union_check(members: tuple[Check | None, ...]) -> Check:
+    def check(value: Any) -> tuple[bool, Any]:
+        for member in members:
+            if member is None:
+                return True, value
+            ok, converted = member(value)
             if ok:
                 return True, converted
         return False, value
-    if annotation is None or origin is _NoneType:
-        return value is None, value
-    if origin is float:
-        if isinstance(value, float):
-            return True, value
-        if isinstance(value, int) and not isinstance(value, bool):
-            return True, float(value)
-        return False, value
-    if origin is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
-    if origin is bool:
-        return isinstance(value, bool), value
-    if origin in (list, tuple, Sequence):
-        if isinstance(value, (list, tuple)):
-            return True, (tuple(value) if origin is tuple else value)
-        return False, value
-    if origin in (bytes, bytearray):
-        return isinstance(value, (bytes, bytearray)), value
-    if origin in (str, dict, datetime.datetime):
-        return isinstance(value, origin), value
-    return True, value
+
+    return check
+
+
+def _instance_check(cls: type) -> Check:
+    def check(value: Any) -> tuple[bool, Any]:
+        return isinstance(value, cls), value
+
+    return check
+
+
+def _check_none(value: Any) -> tuple[bool, Any]:
+    return value is None, value
+
+
+def _check_float(value: Any) -> tuple[bool, Any]:
+    if isinstance(value, float):
+        return True, value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return True, float(value)
+    return False, value
+
+
+def _check_int(value: Any) -> tuple[bool, Any]:
+    return isinstance(value, int) and not isinstance(value, bool), value
+
+
+def _check_bool(value: Any) -> tuple[bool, Any]:
+    return isinstance(value, bool), value
+
+
+def _check_array(value: Any) -> tuple[bool, Any]:
+    return isinstance(value, (list, tuple)), value
+
+
+def _check_tuple(value: Any) -> tuple[bool, Any]:
+    if isinstance(value, (list, tuple)):
+        return True, tuple(value)
+    return False, value
+
+
+def _check_bytes(value: Any) -> tuple[bool, Any]:
+    return isinstance(value, (bytes, bytearray)), value
 
 
 @dataclass(frozen=True)
@@ -104,25 +170,41 @@ class ParamChecker:
     has_var_positional: bool
     return_annotation: Any
 
+    #: One compiled check per entry of ``annotations`` (``None``: anything
+    #: goes), then the one of ``*args``; ``None`` as a whole when no
+    #: parameter is checked at all.
+    _checks: tuple[Check | None, ...] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        checks = tuple(compile_check(a) for a in (*self.annotations, self.var_positional))
+        object.__setattr__(self, "_checks", None if checks.count(None) == len(checks) else checks)
+
     def bind(self, method: str, params: Sequence[Any]) -> list[Any]:
         """Check ``params`` and return the arguments to call with.
 
         :raises Fault: -32602 when the count or a type does not match.
         """
         count = len(params)
-        if count < self.required or (count > len(self.names) and not self.has_var_positional):
+        positional = len(self.names)
+        if count < self.required or (count > positional and not self.has_var_positional):
             raise Fault(
                 INVALID_PARAMS,
                 f"{method}{self.display}: expected {self._arity()} parameters, got {count}",
             )
         args = list(params)
+        checks = self._checks
+        if checks is None:
+            return args
         for index, value in enumerate(args):
-            if index < len(self.names):
-                name, annotation = self.names[index], self.annotations[index]
-            else:
-                name, annotation = "*args", self.var_positional
-            ok, converted = _accepts(annotation, value)
+            check = checks[min(index, positional)]
+            if check is None:
+                continue
+            ok, converted = check(value)
             if not ok:
+                if index < positional:
+                    name, annotation = self.names[index], self.annotations[index]
+                else:
+                    name, annotation = "*args", self.var_positional
                 raise Fault(
                     INVALID_PARAMS,
                     f"{method}{self.display}: parameter {name!r} expects "

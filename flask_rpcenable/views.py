@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import zlib
+from functools import partial
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Request, Response, abort, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .dispatch import CallContext
@@ -32,25 +33,36 @@ def make_blueprint(rpc: RPCEnable, state: RPCState) -> Blueprint:
     settings = state.settings
     dispatcher = state.dispatcher
     content_type = f"text/xml; charset={settings.encoding}"
+    # The two result encoders (without and with ``<i8>``), made once.
+    encoders = {
+        use_i8: partial(
+            encode_response,
+            allow_none=settings.allow_none,
+            encoding=settings.encoding,
+            use_i8=use_i8,
+        )
+        for use_i8 in (False, True)
+    }
 
     def endpoint(version: int | None) -> Response | str:
         if not rpc.registry.has_version(version):
             abort(404)
-        if request.method == "GET":
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        if req.method == "GET":
             if not settings.browsable:
                 abort(405, valid_methods=["POST"])
             return _method_page(rpc, state, version)
         ctx = CallContext(
             version=version,
             protocol="xmlrpc",
-            remote_addr=request.remote_addr,
-            request_size=request.content_length,
-            http_method=request.method,
-            path=request.script_root + request.path,
-            headers=request.headers,
+            remote_addr=req.remote_addr,
+            request_size=req.content_length,
+            http_method=req.method,
+            path=req.script_root + req.path,
+            headers=req.headers,
         )
         try:
-            body = _read_body(settings.max_request_size)
+            body = _read_body(req, settings.max_request_size)
         except HTTPException as exc:
             # Transport rejections are logged too, under method "-" with the
             # HTTP status as their code.
@@ -72,17 +84,12 @@ def make_blueprint(rpc: RPCEnable, state: RPCState) -> Blueprint:
             fault = Fault(APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE)
             dispatcher.record_rejected(ctx, fault)
             return _xml(encode_fault(fault, encoding=settings.encoding))
+        # The User-Agent header is only looked at when nothing else decides.
         use_i8 = settings.i8 == "always" or (
             settings.i8 == "auto"
-            and (call.used_i8 or bool(_I8_CLIENTS.match(request.user_agent.string)))
+            and (call.used_i8 or bool(_I8_CLIENTS.match(req.headers.get("User-Agent", ""))))
         )
-
-        def encode(result: object) -> bytes:
-            return encode_response(
-                result, allow_none=settings.allow_none, encoding=settings.encoding, use_i8=use_i8
-            )
-
-        ctx.encoder = encode
+        ctx.encoder = encoders[use_i8]
         try:
             payload = dispatcher.call(ctx, call.method, call.params)
         except Fault as fault:
@@ -100,18 +107,18 @@ def make_blueprint(rpc: RPCEnable, state: RPCState) -> Blueprint:
     return blueprint
 
 
-def _read_body(limit: int) -> bytes:
+def _read_body(req: Request, limit: int) -> bytes:
     """Read the request body, refusing more than ``limit`` bytes (HTTP 413).
 
     A gzip or deflate body is decompressed with the same cap on its
     decompressed size, so a compression bomb is refused without a memory
     spike. Any other content encoding is HTTP 415.
     """
-    length = request.content_length
+    length = req.content_length
     if length is not None and length > limit:
         abort(413)
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    stream = request.stream
+    encoding = req.headers.get("Content-Encoding", "identity").strip().lower()
+    stream = req.stream
     if encoding in ("", "identity"):
         if length is not None:
             # Exactly what was announced (the stream stops there): reading

@@ -59,21 +59,12 @@ class DecodedRequest:
 class _Decoder:
     """Turns ``<value>`` elements into Python values, with a depth cap."""
 
-    __slots__ = ("allow_none", "max_depth", "used_i8", "_scalars")
+    __slots__ = ("allow_none", "max_depth", "used_i8")
 
     def __init__(self, *, allow_none: bool, max_depth: int) -> None:
         self.allow_none = allow_none
         self.max_depth = max_depth
         self.used_i8 = False
-        self._scalars: dict[str, Callable[[str], Any]] = {
-            "int": _parse_int,
-            "i4": _parse_int,
-            "string": _identity,
-            "double": _parse_double,
-            "boolean": _parse_bool,
-            "dateTime.iso8601": _parse_datetime,
-            "base64": _parse_base64,
-        }
 
     def value(self, element: ET.Element, depth: int) -> Any:
         if len(element) != 1:
@@ -85,10 +76,10 @@ class _Decoder:
             raise RequestError(INVALID_REQUEST, "a <value> holds exactly one typed element")
         typed = element[0]
         tag = typed.tag
-        scalar = self._scalars.get(tag)
+        scalar = _SCALARS.get(tag)
         if scalar is None and tag[0] == "{":  # namespaced extensions: ex:i8, ex:nil
             tag = tag.rpartition("}")[2]
-            scalar = self._scalars.get(tag)
+            scalar = _SCALARS.get(tag)
         if scalar is not None:
             if len(typed):
                 raise RequestError(INVALID_REQUEST, f"<{tag}> cannot contain elements")
@@ -214,6 +205,18 @@ def _parse_datetime(text: str) -> datetime.datetime:
 
 def _parse_base64(text: str) -> bytes:
     return base64.b64decode("".join(text.split()), validate=True)
+
+
+#: The parsers of the scalar types, by tag.
+_SCALARS: dict[str, Callable[[str], Any]] = {
+    "int": _parse_int,
+    "i4": _parse_int,
+    "string": _identity,
+    "double": _parse_double,
+    "boolean": _parse_bool,
+    "dateTime.iso8601": _parse_datetime,
+    "base64": _parse_base64,
+}
 
 
 def _checked_encoding(body: bytes) -> tuple[bytes, str]:
