@@ -6,6 +6,7 @@ modules use :func:`running` for module-scoped servers.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
@@ -17,6 +18,12 @@ from werkzeug.serving import make_server
 
 #: How often a serving thread checks for shutdown: stops in about this long.
 POLL_INTERVAL = 0.05
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """Headers for HTTP Basic authentication (the admin's login)."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 
 
 def build_app(path: Path, *, name: str = "testapp", **config: Any) -> Flask:

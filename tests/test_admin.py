@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime
 import re
 from collections.abc import Callable
@@ -13,7 +12,7 @@ import sqlalchemy as sa
 from flask import Flask, redirect, request
 from flask_admin import Admin
 from flask_sqlalchemy import SQLAlchemy
-from live import build_app
+from live import basic_auth, build_app
 from test_calllog_helpers import (  # noqa: F401  (fixtures)
     LogApp,
     db_url_fixture,
@@ -28,9 +27,7 @@ MakeLogApp = Callable[..., LogApp]
 CREDENTIALS = {"RPCENABLE_ADMIN_USERNAME": "admin", "RPCENABLE_ADMIN_PASSWORD": "correct horse"}
 
 
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+basic = basic_auth
 
 
 GOOD = basic("admin", "correct horse")

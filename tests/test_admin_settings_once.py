@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask, request
+from live import basic_auth
 from test_calllog_helpers import (  # noqa: F401  (fixtures)
     LogApp,
     db_url_fixture,
@@ -22,9 +22,7 @@ MakeLogApp = Callable[..., LogApp]
 CREDENTIALS = {"RPCENABLE_ADMIN_USERNAME": "admin", "RPCENABLE_ADMIN_PASSWORD": "first pw"}
 
 
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+basic = basic_auth
 
 
 FIRST = basic("admin", "first pw")

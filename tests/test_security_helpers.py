@@ -5,7 +5,6 @@ Not a test module (no tests here): ``test_security_*.py`` import it.
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 import xmlrpc.client
@@ -16,6 +15,7 @@ from typing import Any
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from live import basic_auth
 
 from flask_rpcenable import Fault, RPCEnable, postpone
 from flask_rpcenable.signing import compute_signature, new_nonce
@@ -38,8 +38,7 @@ RAW_MARKUP = re.compile(r"<script>alert|<img src=x onerror|<svg onload")
 
 
 def basic(user: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+    return basic_auth(user, password)
 
 
 @dataclass
