@@ -45,9 +45,12 @@ def make_blueprint(rpc: RPCEnable, state: RPCState) -> Blueprint:
     }
 
     def endpoint(version: int | None) -> Response | str:
-        if not rpc.registry.has_version(version):
-            abort(404)
         req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        if not rpc.registry.has_version(version) or (
+            # One URL per namespace: ``/v02/`` is not ``/v2/``.
+            version is not None and not req.path.rstrip("/").endswith(f"/v{version}")
+        ):
+            abort(404)
         if req.method == "GET":
             if not settings.browsable:
                 abort(405, valid_methods=["POST"])

@@ -112,7 +112,7 @@ def test_urls_without_the_trailing_slash(base):
         assert v2.math.add(1, 2) == 3
 
 
-@pytest.mark.parametrize("path", ["v9/", "v1/", "v0/", "v99999999/"])
+@pytest.mark.parametrize("path", ["v9/", "v1/", "v0/", "v99999999/", "v02/", "v002", "v03/"])
 def test_unknown_version_is_404(url, path):
     with proxy(url + path) as server, pytest.raises(xmlrpc.client.ProtocolError) as excinfo:
         server.system.listMethods()
