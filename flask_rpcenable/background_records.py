@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import datetime
 import logging
-import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from .dbutil import bookkeeping_engine, id_column, once_per_db, utcnow
+from .dbutil import AtMostEvery, bookkeeping_engine, id_column, once_per_db, utcnow
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -107,8 +105,7 @@ class RecordWriter:
         self.model = model
         self.enabled = enabled
         self.retention_days = retention_days
-        self._last_prune = 0.0
-        self._prune_lock = threading.Lock()
+        self.prune_gate = AtMostEvery(PRUNE_INTERVAL)
 
     def create(self, job_id: str, name: str, arguments: str, backend: str) -> None:
         """Insert the record of a job that is being queued (and prune now and then)."""
@@ -120,13 +117,8 @@ class RecordWriter:
         self._maybe_prune()
 
     def _maybe_prune(self) -> None:
-        if not self.enabled or self.retention_days is None:
+        if not self.enabled or self.retention_days is None or not self.prune_gate.due():
             return
-        now = time.monotonic()
-        with self._prune_lock:
-            if self._last_prune and now - self._last_prune < PRUNE_INTERVAL:
-                return
-            self._last_prune = now
         try:
             self.prune(self.retention_days)
         except Exception as exc:

@@ -20,7 +20,6 @@ import contextlib
 import datetime
 import functools
 import json
-import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -39,7 +38,7 @@ from flask import (
 
 from . import config_util
 from .config_util import DEFAULT_REDACT_KEYS, norm_key
-from .dbutil import bookkeeping_engine, bookkeeping_write
+from .dbutil import AtMostEvery, bookkeeping_engine, bookkeeping_write
 from .models import URL_LENGTH, LogModels, define_log_models, utcnow
 
 if TYPE_CHECKING:
@@ -108,7 +107,7 @@ class CallLogger:
         self.db = state.db
         self.config = config
         self.models = models
-        self._last_prune = 0.0
+        self.prune_gate = AtMostEvery(PRUNE_INTERVAL)
         # Used on every logged call: built once here (a statement built
         # anew for each row costs SQLAlchemy noticeably more to execute).
         self._incoming_insert = models.IncomingCall.__table__.insert()
@@ -176,12 +175,8 @@ class CallLogger:
 
     def _maybe_prune(self) -> None:
         days = self.config.retention_days
-        if days is None:
+        if days is None or not self.prune_gate.due():
             return
-        now = time.monotonic()
-        if self._last_prune and now - self._last_prune < PRUNE_INTERVAL:
-            return
-        self._last_prune = now
         try:
             self.prune(days)
         except Exception:

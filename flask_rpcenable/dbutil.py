@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import functools
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
 
 __all__ = [
+    "AtMostEvery",
     "as_utc",
     "bookkeeping_engine",
     "bookkeeping_write",
@@ -172,3 +174,31 @@ def bookkeeping_write(db: SQLAlchemy, write: Callable[[sa.Connection], Any], wha
         return response
 
     after_this_request(attach)
+
+
+class AtMostEvery:
+    """A thread-safe gate that opens at most once per ``interval`` seconds.
+
+    The first :meth:`due` of a process is true; later ones only once the
+    interval has passed since the last true one. Used to prune old log rows
+    and job records now and then from the write path.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        """Whether the gated work should run now (and mark it as run)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._last is not None and now - self._last < self.interval:
+                return False
+            self._last = now
+            return True
+
+    def reset(self) -> None:
+        """Open the gate again, as in a fresh process."""
+        with self._lock:
+            self._last = None

@@ -564,7 +564,7 @@ def test_old_records_are_pruned_when_jobs_are_queued(bg_app: Callable[..., Flask
     with app.app_context():
         old = jobs.whoami()
     _age(app, old.id, 8)
-    get_background(app).records._last_prune = 0.0  # as in a fresh process
+    get_background(app).records.prune_gate.reset()  # as in a fresh process
     with app.app_context():
         new = jobs.whoami()
     assert [r.job_id for r in records(app)] == [new.id]
