@@ -8,6 +8,7 @@ under the current ``RPCENABLE_SECRET_KEY`` after a secret rotation.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -73,7 +74,7 @@ def create_command(name: str, inactive: bool, key_from_stdin: bool) -> None:
     """Create API user NAME and print its key (shown only this once)."""
     imported = None
     if key_from_stdin:
-        imported = click.get_text_stream("stdin").readline().strip()
+        imported = sys.stdin.readline().strip()
     with _database() as (db, model):
         try:
             user, api_key = create_api_user(
