@@ -28,12 +28,20 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_caching.backends.simplecache import SimpleCache
 
+from . import config_util
 from .dbutil import bookkeeping_write
 from .dispatch import REDACTED, AuthResult, CallContext
-from .faults import AUTH_BAD_NONCE, AUTH_BAD_TIMESTAMP, AUTH_FAILED, AUTH_NONCE_USED, Fault
+from .faults import (
+    AUTH_BAD_NONCE,
+    AUTH_BAD_TIMESTAMP,
+    AUTH_FAILED,
+    AUTH_NONCE_USED,
+    SYSTEM_ERROR,
+    Fault,
+)
 from .registry import AUTH_ATTR, Procedure
 from .signature import V1_AUTH_PARAMS
 from .signing import (
@@ -97,6 +105,7 @@ MSG_WINDOW = (
     "clock; check the client's clock"
 )
 MSG_REPLAY = "Authentication failed: this nonce was already used"
+MSG_UNCONFIGURED = "System error: authentication is not set up on this server"
 MSG_V1_OFF = (
     "Authentication required: this server accepts only scheme v2 (an 'Authorization: "
     "RPCEnable-HMAC-SHA256' header)"
@@ -318,19 +327,34 @@ class NonceStore:
         return bool(self.backend.add(key, "1", timeout=self.timeout))
 
 
-def _check_backend(app: Flask, backend: Any) -> None:
+def _refuse_null_cache(backend: Any) -> None:
     from cachelib.base import NullCache as CachelibNullCache
-    from cachelib.file import FileSystemCache
-    from cachelib.simple import SimpleCache as CachelibSimpleCache
     from flask_caching.backends.nullcache import NullCache
 
-    name = type(backend).__name__
     if isinstance(backend, (NullCache, CachelibNullCache)):
         raise RuntimeError(
             "flask-rpcenable: the replay cache is a NullCache, so replay protection would "
             "silently be off. Set RPCENABLE_CACHE_TYPE (e.g. 'RedisCache') or pass "
             "RPCEnable(cache=...) with a real backend."
         )
+
+
+#: Replay-cache backends already warned about (two objects may share one).
+_warned_backends: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _warn_about_backend(app: Flask, backend: Any) -> None:
+    """Warn, once per backend, when the replay cache does not protect every worker."""
+    from cachelib.file import FileSystemCache
+    from cachelib.simple import SimpleCache as CachelibSimpleCache
+
+    try:
+        if backend in _warned_backends:
+            return
+        _warned_backends.add(backend)
+    except TypeError:  # a backend that cannot be weakly referenced: warn every time
+        pass
+    name = type(backend).__name__
     if isinstance(backend, CachelibSimpleCache) and not isinstance(backend, ProcessNonceCache):
         app.logger.warning(
             "flask-rpcenable: the replay cache is a SimpleCache that evicts entries beyond "
@@ -530,13 +554,17 @@ class HMACAuthenticator:
         decryption and an HMAC with a throwaway key), and every failure has
         the same code and message.
         """
+        if not _has_secret(current_app):
+            current_app.logger.error(
+                "flask-rpcenable: an authenticated call was refused because no secret is "
+                "set: set SECRET_KEY or RPCENABLE_SECRET_KEY"
+            )
+            raise Fault(SYSTEM_ERROR, MSG_UNCONFIGURED)
         user = self._load_user(model, username)
         token = user.api_key_encrypted if user is not None else self._dummy_token()
         try:
             api_key = decrypt_api_key(token)
         except RuntimeError:
-            if user is None:  # no secret configured at all: a server error for every call
-                raise
             current_app.logger.error(
                 "flask-rpcenable: the API key of user %r cannot be decrypted with the "
                 "configured secrets; set RPCENABLE_SECRET_KEY_FALLBACKS or rotate the key",
@@ -624,13 +652,13 @@ def init_app(app: Flask, state: RPCState) -> None:
     :raises RuntimeError: on an invalid setting, a NullCache, or a user model
         that cannot be imported.
     """
-    for key, value in DEFAULTS.items():
-        app.config.setdefault(key, value)
+    config_util.set_defaults(app, DEFAULTS)
     window = _parse_window(app.config["RPCENABLE_AUTH_WINDOW"])
     schemes = _parse_schemes(app.config["RPCENABLE_AUTH_SCHEMES"])
     cache = _resolve_cache(app, state)
     backend = _backend_of(app, cache)
-    _check_backend(app, backend)
+    _refuse_null_cache(backend)
+    _warn_when_serving(app, state, backend)
     if state.cache is None:
         state.cache = cache
     model = resolve_user_model(app.config["RPCENABLE_USER_MODEL"], state.db)
@@ -648,3 +676,33 @@ def init_app(app: Flask, state: RPCState) -> None:
         from .admin_users import add_admin_view
 
         add_admin_view(state)
+
+
+def _warn_when_serving(app: Flask, state: RPCState, backend: Any) -> None:
+    """Give the setup warnings that matter only to an app with authenticated methods.
+
+    The missing secret is said at once (``init_app``); the replay-cache
+    warnings wait for the first request to this endpoint, so that ``flask
+    --help`` and other commands stay quiet.
+    """
+    if state.rpc.registry.has_auth() and not _has_secret(app):
+        app.logger.warning(
+            "flask-rpcenable: authenticated methods need a secret to encrypt API keys with: "
+            "set SECRET_KEY (or RPCENABLE_SECRET_KEY), e.g. FLASK_SECRET_KEY in the "
+            "environment with app.config.from_prefixed_env()."
+        )
+    checked = False
+
+    def check_on_first_request() -> None:
+        nonlocal checked
+        if checked or request.blueprint != state.blueprint_name:
+            return
+        checked = True
+        if state.rpc.registry.has_auth():
+            _warn_about_backend(app, backend)
+
+    app.before_request(check_on_first_request)
+
+
+def _has_secret(app: Flask) -> bool:
+    return bool(app.config.get("RPCENABLE_SECRET_KEY") or app.config.get("SECRET_KEY"))

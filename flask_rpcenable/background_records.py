@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from .dbutil import AtMostEvery, bookkeeping_engine, id_column, once_per_db, utcnow
+from .dbutil import (
+    AtMostEvery,
+    bookkeeping_engine,
+    id_column,
+    once_per_db,
+    report_write_failure,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -121,8 +128,8 @@ class RecordWriter:
             return
         try:
             self.prune(self.retention_days)
-        except Exception as exc:
-            log.warning("Pruning old background job records failed: %s", type(exc).__name__)
+        except Exception:
+            report_write_failure(log, "pruning of old background job records")
 
     def prune(self, days: float) -> int:
         """Delete records of jobs queued more than ``days`` ago; return how many."""
@@ -152,11 +159,5 @@ class RecordWriter:
                     session.add(row)
                 for key, value in fields.items():
                     setattr(row, key, value)
-        except Exception as exc:  # a record must never break a job or a worker
-            log.warning(
-                "Could not write the record of background job %s (%s): %s: %s",
-                job_id,
-                name,
-                type(exc).__name__,
-                str(exc).splitlines()[0] if str(exc) else "",
-            )
+        except Exception:  # a record must never break a job or a worker
+            report_write_failure(log, f"the record of background job {job_id} ({name})")

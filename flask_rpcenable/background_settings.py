@@ -89,8 +89,7 @@ class BackgroundSettings:
         :raises RuntimeError: on a value of the wrong type or range.
         """
         config = app.config
-        for key, value in DEFAULTS.items():
-            config.setdefault(key, value)
+        config_util.set_defaults(app, DEFAULTS)
         backend = str(config["RPCENABLE_BACKGROUND"]).lower()
         if backend not in BACKENDS:
             raise RuntimeError(f"RPCENABLE_BACKGROUND must be one of {BACKENDS}, got {backend!r}")
@@ -113,7 +112,9 @@ class BackgroundSettings:
             queue_size=_int(config, "RPCENABLE_BACKGROUND_QUEUE_SIZE", 1),
             shutdown_timeout=_seconds(config, "RPCENABLE_BACKGROUND_SHUTDOWN_TIMEOUT"),
             retries=_int(config, "RPCENABLE_BACKGROUND_RETRIES", 0),
-            records=bool(config["RPCENABLE_BACKGROUND_RECORDS"]),
+            records=config_util.bool_setting(
+                "RPCENABLE_BACKGROUND_RECORDS", config["RPCENABLE_BACKGROUND_RECORDS"]
+            ),
             retention_days=retention,
             mail_throttle=_seconds(config, "RPCENABLE_BACKGROUND_MAIL_THROTTLE"),
             mail_timeout=_seconds(config, "RPCENABLE_BACKGROUND_MAIL_TIMEOUT") or None,

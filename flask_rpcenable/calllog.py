@@ -38,7 +38,7 @@ from flask import (
 
 from . import config_util
 from .config_util import DEFAULT_REDACT_KEYS, norm_key
-from .dbutil import AtMostEvery, bookkeeping_engine, bookkeeping_write
+from .dbutil import AtMostEvery, bookkeeping_engine, bookkeeping_write, report_write_failure
 from .models import URL_LENGTH, LogModels, define_log_models, utcnow
 
 if TYPE_CHECKING:
@@ -68,8 +68,12 @@ class LogConfig:
 
     def __init__(self, app: Flask) -> None:
         config = app.config
-        self.log_incoming = bool(config["RPCENABLE_LOG_INCOMING"])
-        self.log_outgoing = bool(config["RPCENABLE_LOG_OUTGOING"])
+        self.log_incoming = config_util.bool_setting(
+            "RPCENABLE_LOG_INCOMING", config["RPCENABLE_LOG_INCOMING"]
+        )
+        self.log_outgoing = config_util.bool_setting(
+            "RPCENABLE_LOG_OUTGOING", config["RPCENABLE_LOG_OUTGOING"]
+        )
         self.max_chars: int = config_util.int_setting(
             "RPCENABLE_LOG_MAX_CHARS", config["RPCENABLE_LOG_MAX_CHARS"], 100
         )
@@ -86,8 +90,7 @@ class LogConfig:
 
 def init_app(app: Flask, state: RPCState) -> None:
     """Set the logging defaults, define the models and add the recorder."""
-    for key, value in DEFAULTS.items():
-        app.config.setdefault(key, value)
+    config_util.set_defaults(app, DEFAULTS)
     config = LogConfig(app)
     models = define_log_models(state.db)
     state.models.IncomingCall = models.IncomingCall
@@ -180,7 +183,7 @@ class CallLogger:
         try:
             self.prune(days)
         except Exception:
-            current_app.logger.exception("pruning the RPC call log failed")
+            report_write_failure(current_app.logger, "pruning of the call log")
 
     def prune(self, days: float) -> tuple[int, int]:
         """Delete rows older than ``days``; return (incoming, outgoing) counts deleted."""
@@ -259,7 +262,7 @@ def record_outgoing(
     except Exception:
         # Without an app logger to report to, stay silent.
         with contextlib.suppress(Exception):
-            current_app.logger.exception("logging the outgoing RPC call %r failed", method)
+            report_write_failure(current_app.logger, f"the log row of outgoing call {method!r}")
 
 
 # -- redaction and serialization ---------------------------------------------

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
+import re
+import sys
 import threading
 import time
 import weakref
@@ -32,7 +35,9 @@ __all__ = [
     "bookkeeping_write",
     "id_column",
     "id_type",
+    "missing_table",
     "once_per_db",
+    "report_write_failure",
     "utcnow",
 ]
 
@@ -167,7 +172,7 @@ def bookkeeping_write(db: SQLAlchemy, write: Callable[[sa.Connection], Any], wha
                 with bookkeeping_engine(db).begin() as conn:
                     write(conn)
             except Exception:
-                app.logger.exception("flask-rpcenable: writing %s failed", what)
+                report_write_failure(app.logger, what)
 
     def attach(response: Any) -> Any:
         response.call_on_close(late)
@@ -202,3 +207,51 @@ class AtMostEvery:
         """Open the gate again, as in a fresh process."""
         with self._lock:
             self._last = None
+
+
+_MISSING_TABLE = re.compile(
+    r"no such table: (?P<sqlite>[\w.]+)"  # SQLite
+    r"|relation \"(?P<postgres>[^\"]+)\" does not exist"  # PostgreSQL
+    r"|Table '(?P<mysql>[^']+)' doesn't exist"  # MySQL, MariaDB
+)
+#: Per app, the missing tables already reported.
+_reported_tables: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+_reported_lock = threading.Lock()
+
+
+def missing_table(exc: BaseException) -> str | None:
+    """The name of the table whose absence caused ``exc``, or ``None``."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return None
+    found = _MISSING_TABLE.search(str(exc.orig))
+    if found is None:
+        return None
+    return next(name for name in found.groups() if name)
+
+
+def report_write_failure(logger: logging.Logger, what: str) -> None:
+    """Log the exception being handled, which stopped a bookkeeping write of ``what``.
+
+    A missing table (the app's database has not been set up for us yet) is
+    logged once per table and app, as one line that names the command to
+    run, instead of a traceback on every call or job. Call it from an
+    ``except`` block, in an app context.
+    """
+    exc = sys.exc_info()[1]
+    table = missing_table(exc) if exc is not None else None
+    if table is None:
+        logger.exception("flask-rpcenable: writing %s failed", what)
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with _reported_lock:
+        reported = _reported_tables.setdefault(app, set())
+        first = table not in reported
+        reported.add(table)
+    if first:
+        logger.warning(
+            "flask-rpcenable: the table %s does not exist in the app's database, so %s and "
+            "others like it are not written. Create the tables with `flask rpc init-db` "
+            "(or add them to the app's migrations).",
+            table,
+            what,
+        )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from flask import current_app
 
 from . import signals
+from .dbutil import report_write_failure
 from .faults import (
     APPLICATION_ERROR,
     APPLICATION_ERROR_MESSAGE,
@@ -167,6 +168,9 @@ class Dispatcher:
             started_at=datetime.datetime.now(datetime.timezone.utc),
             remote_addr=ctx.remote_addr,
             request_size=ctx.request_size if multicall_index is None else None,
+            # A request signed with scheme v2 names its user for every call
+            # in it, public methods included.
+            username=ctx.verified.username if ctx.verified is not None else None,
             multicall_index=multicall_index,
         )
         start = time.perf_counter()
@@ -270,7 +274,7 @@ class Dispatcher:
             try:
                 recorder(record)
             except Exception:  # a broken log never fails the call
-                app.logger.exception("recording the RPC call %r failed", record.method)
+                report_write_failure(app.logger, f"the record of RPC call {record.method!r}")
 
     def record_rejected(
         self,

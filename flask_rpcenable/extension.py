@@ -14,6 +14,7 @@ from flask import Blueprint, Flask
 from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
 
+from .config_util import warn_unknown_settings
 from .dispatch import Dispatcher
 from .registry import REGISTERED_ATTR, Registry
 from .settings import Settings
@@ -50,6 +51,9 @@ class RPCState:
     blueprint_name: str
     #: Whether this object owns the app's shared parts (admin, CLI, logging).
     primary: bool
+    #: Whether ``db`` is the extension's own embedded database, whose tables
+    #: it creates itself.
+    embedded: bool = False
     #: Models defined on ``db`` by the components (``IncomingCall`` ...).
     models: SimpleNamespace = field(default_factory=SimpleNamespace)
     #: Callables that add views to the Flask-Admin instance.
@@ -124,15 +128,17 @@ class RPCEnable:
             raise RuntimeError(
                 f"Another RPCEnable object on this app already serves {settings.url_prefix!r}."
             )
+        resolved_db, embedded = _resolve_db(app, db or self._db)
         state = RPCState(
             rpc=self,
             app=app,
             settings=settings,
             dispatcher=Dispatcher(self.registry, settings),
-            db=_resolve_db(app, db or self._db),
+            db=resolved_db,
             cache=cache or self._cache,
             blueprint_name=self.name,
             primary=not states,
+            embedded=embedded,
         )
         states[self] = state
         from .views import make_blueprint
@@ -142,10 +148,16 @@ class RPCEnable:
         _exempt_from_csrf(app, blueprint)
         for module_name in COMPONENTS:
             importlib.import_module(module_name).init_app(app, state)
+        if state.embedded:
+            # Our own database: its tables are ours to create, so that logging
+            # and API users work with no setup step.
+            with app.app_context():
+                state.db.create_all()
         if state.primary:
             from .cli import rpc_cli
 
             app.cli.add_command(rpc_cli)
+            warn_unknown_settings(app)
 
     # -- registration --------------------------------------------------------
 
@@ -226,20 +238,23 @@ class RPCEnable:
         return f"<RPCEnable {self.name!r}>"
 
 
-def _resolve_db(app: Flask, db: SQLAlchemy | None) -> SQLAlchemy:
-    """The given db, the app's own Flask-SQLAlchemy object, or an embedded one."""
+def _resolve_db(app: Flask, db: SQLAlchemy | None) -> tuple[SQLAlchemy, bool]:
+    """The given db, the app's own Flask-SQLAlchemy object, or an embedded one.
+
+    :returns: the database and whether it is the extension's embedded one.
+    """
     if db is not None:
         if app.extensions.get("sqlalchemy") is not db:
             raise RuntimeError(
                 "RPCEnable(db=db) needs db.init_app(app) to be called before rpc.init_app(app)."
             )
-        return db
+        return db, False
     existing = app.extensions.get("sqlalchemy")
     if existing is not None:
-        return existing
+        return existing, False
     for state in app.extensions.get(EXTENSION_KEY, {}).values():
-        return state.db
-    return _embedded_db(app)
+        return state.db, state.embedded
+    return _embedded_db(app), True
 
 
 def _embedded_db(app: Flask) -> SQLAlchemy:

@@ -20,6 +20,7 @@ __all__ = [
     "INVALID_REQUEST",
     "METHOD_NOT_FOUND",
     "NOT_WELL_FORMED",
+    "SYSTEM_ERROR",
     "Fault",
     "RequestError",
 ]
@@ -30,6 +31,9 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 APPLICATION_ERROR = -32500
+#: The server cannot serve the call now (a setup it lacks, a dependency that is
+#: down); the same call may work later. Never a bug in the method.
+SYSTEM_ERROR = -32400
 
 AUTH_BAD_NONCE = 401
 AUTH_NONCE_USED = 402

@@ -114,6 +114,14 @@ class Registry:
         """The procedures of one namespace, sorted by name."""
         return sorted(self._namespaces.get(version, {}).values(), key=lambda p: p.name)
 
+    def has_auth(self) -> bool:
+        """Whether any namespace has a procedure that requires authentication."""
+        return any(
+            procedure.requires_auth
+            for namespace in self._namespaces.values()
+            for procedure in namespace.values()
+        )
+
     def versions(self) -> list[int]:
         """The version numbers that have at least one procedure."""
         return sorted(v for v, ns in self._namespaces.items() if v is not None and ns)

@@ -12,6 +12,8 @@ from typing import Any
 
 from flask import Flask
 
+from .config_util import bool_setting, set_defaults
+
 #: Core settings and their defaults.
 DEFAULTS: dict[str, Any] = {
     "RPCENABLE_URL_PREFIX": "/rpc",
@@ -49,8 +51,7 @@ class Settings:
             over the config (``url_prefix``, for two APIs on one app).
         :raises RuntimeError: on a value of the wrong type or range.
         """
-        for key, value in DEFAULTS.items():
-            app.config.setdefault(key, value)
+        set_defaults(app, DEFAULTS)
         config = {key: app.config[key] for key in DEFAULTS}
         for name, value in overrides.items():
             if value is not None:
@@ -75,8 +76,8 @@ class Settings:
             max_request_size=config["RPCENABLE_MAX_REQUEST_SIZE"],
             max_depth=config["RPCENABLE_MAX_DEPTH"],
             max_multicall=config["RPCENABLE_MAX_MULTICALL"],
-            allow_none=bool(config["RPCENABLE_ALLOW_NONE"]),
+            allow_none=bool_setting("RPCENABLE_ALLOW_NONE", config["RPCENABLE_ALLOW_NONE"]),
             encoding=encoding,
             i8=i8,
-            browsable=bool(config["RPCENABLE_BROWSABLE"]),
+            browsable=bool_setting("RPCENABLE_BROWSABLE", config["RPCENABLE_BROWSABLE"]),
         )

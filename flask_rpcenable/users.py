@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "API_USER_TABLE",
     "BaseAPIUser",
+    "MissingSecretError",
     "api_user_model",
     "create_api_user",
     "decrypt_api_key",
@@ -74,6 +75,10 @@ def _fernet_for(secret: str | bytes) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(derived))
 
 
+class MissingSecretError(RuntimeError):
+    """Neither ``RPCENABLE_SECRET_KEY`` nor ``SECRET_KEY`` is set, so keys cannot be encrypted."""
+
+
 def _secrets_of(app: Flask) -> list[str | bytes]:
     primary = app.config.get("RPCENABLE_SECRET_KEY")
     if primary:
@@ -82,9 +87,10 @@ def _secrets_of(app: Flask) -> list[str | bytes]:
         primary = app.config.get("SECRET_KEY")
         fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or ()
     if not primary:
-        raise RuntimeError(
+        raise MissingSecretError(
             "flask-rpcenable encrypts API keys with RPCENABLE_SECRET_KEY or SECRET_KEY: "
-            "set one of them."
+            "set one of them (e.g. FLASK_SECRET_KEY in the environment with "
+            "app.config.from_prefixed_env())."
         )
     if isinstance(fallbacks, (str, bytes)):
         fallbacks = [fallbacks]

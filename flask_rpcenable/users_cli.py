@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from .cli import rpc_cli
-from .users import create_api_user, reencrypt_keys
+from .users import MissingSecretError, create_api_user, reencrypt_keys
 
 
 def _state() -> Any:
@@ -35,6 +35,9 @@ def _database() -> Iterator[tuple[Any, type]]:
     state = _state()
     try:
         yield state.db, state.models.APIUser
+    except MissingSecretError as exc:
+        state.db.session.rollback()
+        raise click.ClickException(str(exc)) from None
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
         state.db.session.rollback()
         raise click.ClickException(

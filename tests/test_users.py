@@ -67,7 +67,7 @@ def test_no_secret_is_a_clear_error(tmp_path: Path, serve: Callable[..., Any]) -
     with env.app.app_context(), pytest.raises(RuntimeError, match="RPCENABLE_SECRET_KEY"):
         create_api_user(env.db, env.model, "alice")
     fault = fault_of(lambda: env.proxy().auth_echo(*v1("alice", "k")))
-    assert fault.faultCode == -32500
+    assert fault.faultCode == -32400  # a system error: the server lacks its secret
 
 
 def test_rpcenable_secret_key_wins_over_secret_key(tmp_path: Path) -> None:
