@@ -1,23 +1,27 @@
-"""An example app: a few XML-RPC methods on the embedded defaults.
+"""The example app: every part of flask-rpcenable on the embedded defaults.
 
-Run it from the repository root with either of::
+Start it from the repository root (README.rst has the whole first run)::
 
     flask --app example.app run
-    python -m example.app
 
-and call it::
+It serves, on http://127.0.0.1:5000/rpc/:
 
-    >>> import xmlrpc.client
-    >>> server = xmlrpc.client.ServerProxy("http://127.0.0.1:5000/rpc/")
-    >>> server.system.listMethods()
-    >>> server.echo("Hi!")
-    >>> xmlrpc.client.ServerProxy("http://127.0.0.1:5000/rpc/v2/").math.add(2, 3)
+- public methods: ``echo``, ``divide``, ``people.describe``, and ``math.add``
+  at ``/rpc/v2/``;
+- an authenticated method, ``auth_echo``, for API users made with
+  ``flask --app example.app rpc users create alice``;
+- ``reports.start``, which starts a background job (``@postpone``) and
+  returns its id at once;
+- ``relay.echo``, which calls this server's ``echo`` through the logged
+  client :class:`~flask_rpcenable.XMLRPCPoint`: an outgoing call;
+- the admin at http://127.0.0.1:5000/admin/ (incoming and outgoing calls,
+  API users, jobs, a dashboard), with the login from
+  ``RPCENABLE_ADMIN_USERNAME`` and ``RPCENABLE_ADMIN_PASSWORD``.
 
-Open http://127.0.0.1:5000/rpc/ in a browser for the list of methods. The
-call log and API users live in an SQLite file in the instance folder; no
-server needs to be started. Settings come from ``FLASK_*`` environment
-variables (``FLASK_SECRET_KEY``, ``FLASK_RPCENABLE_...``), and the admin
-login from ``RPCENABLE_ADMIN_USERNAME`` and ``RPCENABLE_ADMIN_PASSWORD``.
+Every call, incoming and outgoing, is logged to an SQLite file in the
+instance folder, which the extension sets up by itself: no server to start.
+Settings come from ``FLASK_*`` environment variables (``FLASK_SECRET_KEY``,
+``FLASK_RPCENABLE_...``).
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ from __future__ import annotations
 import datetime
 import os
 import secrets
+import time
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app, request
 
-from flask_rpcenable import Fault, RPCEnable
+from flask_rpcenable import Fault, RPCEnable, XMLRPCPoint, postpone
 
 rpc = RPCEnable()
 
@@ -68,6 +73,45 @@ def divide(a: float, b: float) -> float:
     return a / b
 
 
+@rpc.register
+@rpc.auth
+def auth_echo(user: Any, var: str = "") -> str:
+    """Say something as the authenticated API user (HMAC scheme v1 or v2)."""
+    return f"User {user.username} says: {var}"
+
+
+@postpone
+def write_report(title: str, seconds: float = 0.5) -> str:
+    """The background job behind ``reports.start``: take a moment, then finish.
+
+    A title of ``"fail"`` makes the job fail, to show a failed job in the
+    admin (and the e-mail to ``RPCENABLE_ADMINS``, where mail is set up).
+    """
+    time.sleep(min(max(seconds, 0.0), 5.0))
+    if title == "fail":
+        raise RuntimeError("the report could not be written (on purpose)")
+    current_app.logger.info("report %r written", title)
+    return f"Report {title!r} written"
+
+
+@rpc.register(name="reports.start")
+def start_report(title: str, seconds: float = 0.5) -> str:
+    """Start writing a report in the background; return the job's id at once."""
+    return write_report(title, seconds).id
+
+
+@rpc.register(name="relay.echo")
+def relay_echo(var: str = "") -> str:
+    """Call this server's own ``echo`` with the logged client: an outgoing call.
+
+    The address is the one the server listens on (not the request's Host
+    header, which a client chooses).
+    """
+    url = f"http://{request.environ['SERVER_NAME']}:{request.environ['SERVER_PORT']}/rpc/"
+    with XMLRPCPoint(url, timeout=10) as remote:
+        return f"Relayed: {remote.echo(var)}"
+
+
 def _instance_secret(app: Flask) -> str:
     """A secret kept in the instance folder, made on first start.
 
@@ -104,10 +148,9 @@ def create_app(**config: Any) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app)
     app.config.setdefault("RPCENABLE_LOG_INCOMING", True)
+    app.config.setdefault("RPCENABLE_LOG_OUTGOING", True)
     app.config.update(config)
-    rpc.init_app(app)
-    with app.app_context():
-        rpc.state(app).db.create_all()
+    rpc.init_app(app)  # the embedded database creates its tables on first start
     return app
 
 
