@@ -21,6 +21,7 @@ from .xmlrpc import decode_request, encode_fault, encode_response
 
 if TYPE_CHECKING:
     from .extension import RPCEnable, RPCState
+    from .settings import Settings
 
 #: Clients that read ``<i8>``: Python's xmlrpc.client and Apache XML-RPC.
 _I8_CLIENTS = re.compile(r"^(Python-xmlrpc/|Apache XML RPC)")
@@ -73,14 +74,19 @@ def make_blueprint(rpc: RPCEnable, state: RPCState) -> Blueprint:
             raise
         ctx.body = body
         ctx.request_size = len(body)
+        verifying = dispatcher.authenticator is not None
         try:
             if dispatcher.authenticator is not None:
                 ctx.verified = dispatcher.authenticator.verify_request(ctx)
+            verifying = False
             call = decode_request(
                 body, allow_none=settings.allow_none, max_depth=settings.max_depth
             )
         except Fault as fault:
-            dispatcher.record_rejected(ctx, fault)
+            # A failed scheme-v2 signature is logged under the method called
+            # (when the body names one), not under "-".
+            method = _method_name(body, settings) if verifying else "-"
+            dispatcher.record_rejected(ctx, fault, method=method)
             return _xml(encode_fault(fault, encoding=settings.encoding))
         except Exception as exc:  # a bug (say, in the authenticator): still no 500
             current_app.logger.error("checking an RPC request failed", exc_info=exc)
@@ -108,6 +114,17 @@ def make_blueprint(rpc: RPCEnable, state: RPCState) -> Blueprint:
     blueprint.add_url_rule("/", "endpoint", endpoint, defaults={"version": None}, **options)
     blueprint.add_url_rule("/v<int:version>/", "endpoint", endpoint, **options)
     return blueprint
+
+
+def _method_name(body: bytes, settings: Settings) -> str:
+    """The method a request body names, or ``"-"`` when it names none."""
+    try:
+        method = decode_request(
+            body, allow_none=settings.allow_none, max_depth=settings.max_depth
+        ).method
+    except Fault:
+        return "-"
+    return method[:255] if method else "-"
 
 
 def _read_body(req: Request, limit: int) -> bytes:

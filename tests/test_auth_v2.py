@@ -162,5 +162,6 @@ def test_rejected_v2_request_is_logged_without_secrets(env: AuthEnv) -> None:
     with env.app.app_context():
         model = env.rpc.state(env.app).models.IncomingCall
         rows = env.db.session.execute(sa.select(model)).scalars().all()
-    assert [(r.method, r.fault_code) for r in rows] == [("-", 406)]
+    # Logged under the method called (not "-"), without the secrets.
+    assert [(r.method, r.fault_code) for r in rows] == [("auth_echo", 406)]
     assert signature not in (rows[0].params or "") + (rows[0].fault_string or "")
