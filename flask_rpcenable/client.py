@@ -2,38 +2,47 @@
 
 It is used like :class:`xmlrpc.client.ServerProxy`::
 
-    remote = XMLRPCPoint("https://example.org/rpc/", auth=("alice", api_key))
-    remote.echo("Hi!")
+    remote = XMLRPCPoint("https://example.org/rpc/v2/", auth=("alice", api_key))
     remote.math.add(1, 2)
     remote.system.listMethods()
     with remote.multicall() as mc:
-        mc.echo("a")
         mc.math.add(1, 2)
-    echoed, total = mc.results
+        mc.math.add(3, 4)
+    first, second = mc.results
 
 and adds: signing with the API key (scheme v2 in an ``Authorization``
 header, or django-rpcenable's scheme v1 as four leading parameters), a call
 log (an :class:`OutgoingCall` row per call when ``RPCENABLE_LOG_OUTGOING``
 is on and an app context exists), keep-alive connections, separate connect
 and read timeouts, verified HTTPS, a response size cap and a parser that
-refuses DTDs. See ``docs/client.rst``.
+refuses DTDs. It takes :class:`~xmlrpc.client.ServerProxy`'s constructor
+arguments too (``transport=``, ``verbose``, the positional order); what
+differs is listed in ``docs/client.rst``.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import ssl
 import time
 import traceback
 import xmlrpc.client
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from .calllog import record_outgoing
-from .client_codec import decode_response, encode_call
+from .client_codec import (
+    REDACTED,
+    MultiCall,
+    MultiCallResults,
+    _Method,
+    decode_response,
+    encode_call,
+    looks_like_auth_args,
+    redact_auth_params,
+)
 from .client_errors import (
     BadResponse,
     ConnectError,
@@ -44,7 +53,13 @@ from .client_errors import (
     TLSError,
     TransportError,
 )
-from .client_transport import DEFAULT_MAX_RESPONSE_SIZE, HTTPTransport, make_ssl_context
+from .client_transport import (
+    DEFAULT_MAX_RESPONSE_SIZE,
+    ForeignTransport,
+    HTTPTransport,
+    ServerProxyTransport,
+    make_ssl_context,
+)
 from .signing import generate_auth_args, sign_request_v2
 
 if TYPE_CHECKING:
@@ -58,16 +73,17 @@ __all__ = [
     "ConnectTimeout",
     "HTTPStatusError",
     "MultiCall",
+    "MultiCallResults",
+    "REDACTED",
     "ReadTimeout",
     "ResponseTooLarge",
     "TLSError",
     "TransportError",
     "XMLRPCPoint",
+    "looks_like_auth_args",
     "redact_auth_params",
 ]
 
-#: What replaces a redacted parameter in the call log.
-REDACTED = "***"
 #: Introspection methods: never given auth parameters (v1) or the param hook,
 #: since they take none on every server. A multicall's sub-calls get them.
 INTROSPECTION = frozenset(
@@ -81,79 +97,43 @@ INTROSPECTION = frozenset(
 )
 AUTH_SCHEMES = ("v1", "v2")
 
-_NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
-_SIGNATURE_RE = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-def looks_like_auth_args(params: Sequence[Any]) -> bool:
-    """Whether ``params`` starts with django-rpcenable's v1 auth arguments.
-
-    That is: a nonce-like string (16 or more of ``[A-Za-z0-9_-]``), a
-    timestamp (an integer or a string of digits), a username string and a
-    64-digit hex signature.
-    """
-    if len(params) < 4:
-        return False
-    nonce, timestamp, username, signature = params[:4]
-    return (
-        isinstance(nonce, str)
-        and bool(_NONCE_RE.match(nonce))
-        and (
-            (isinstance(timestamp, int) and not isinstance(timestamp, bool))
-            or (isinstance(timestamp, str) and timestamp.isdigit())
-        )
-        and isinstance(username, str)
-        and isinstance(signature, str)
-        and bool(_SIGNATURE_RE.match(signature))
-    )
-
-
-def redact_auth_params(params: Sequence[Any], *, known: bool = False) -> tuple[Any, ...]:
-    """``params`` with leading v1 auth arguments replaced by ``"***"``.
-
-    :param known: the first four parameters are auth arguments (the point
-        added them); otherwise they are redacted only when they look like
-        auth arguments (see :func:`looks_like_auth_args`), which catches
-        django-rpcenable style ``param_hook`` functions.
-    """
-    params = tuple(params)
-    if known or looks_like_auth_args(params):
-        return (REDACTED,) * min(4, len(params)) + params[4:]
-    return params
-
-
-class _Method:
-    """A remote method name that grows with attribute access: ``remote.a.b``."""
-
-    __slots__ = ("_send", "_name")
-
-    def __init__(self, send: Callable[[str, tuple[Any, ...]], Any], name: str) -> None:
-        self._send = send
-        self._name = name
-
-    def __getattr__(self, name: str) -> _Method:
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)
-        return _Method(self._send, f"{self._name}.{name}")
-
-    def __call__(self, *args: Any) -> Any:
-        return self._send(self._name, args)
-
-    def __repr__(self) -> str:
-        return f"<remote method {self._name!r}>"
-
-
 class XMLRPCPoint:
     """A logged, authenticated XML-RPC client for one endpoint URL.
 
     Attribute access names remote methods (``remote.math.add(1, 2)``), as
     with :class:`xmlrpc.client.ServerProxy`; results, faults
     (:class:`xmlrpc.client.Fault`) and value types are the same. Transport
-    failures raise :class:`TransportError` subclasses, all of them
-    :class:`OSError`.
+    failures raise :class:`~flask_rpcenable.client_errors.TransportError`
+    subclasses, all of them :class:`OSError`.
 
-    :param url: the endpoint, ``http://`` or ``https://``; credentials in it
-        are sent as HTTP Basic auth and left out of the log.
+    The constructor also takes :class:`~xmlrpc.client.ServerProxy`'s
+    arguments, in its positional order and with its meaning: ``(uri,
+    transport, encoding, verbose, allow_none, use_datetime,
+    use_builtin_types, *, headers, context)``. ``allow_none`` defaults the
+    other way (``True``); ``docs/client.rst`` lists every difference.
+
+    :param url: the endpoint, ``http://`` or ``https://`` (``uri=`` is
+        accepted too, ServerProxy's name); credentials in it are sent as
+        HTTP Basic auth and left out of the log. Without a path, calls go
+        to ``/RPC2``, as with ServerProxy.
+    :param transport: a ServerProxy-style transport (such as an
+        :class:`xmlrpc.client.Transport`) to send every call through instead
+        of the point's own connections. It then does the HTTP, the TLS and
+        the parsing: ``timeout``, ``connect_timeout``, ``verify``,
+        ``max_response_size``, ``max_depth`` and ``pool_size`` are refused
+        with :class:`TypeError`, ``headers``, ``context``, ``use_datetime``
+        and ``use_builtin_types`` are ignored (as ServerProxy ignores them),
+        and ``auth_scheme="v2"`` is refused (it needs a header per request).
+        Marshalling, ``param_hook``, auth v1 and the call log still apply.
+    :param encoding: the request encoding (UTF-8 by default).
+    :param verbose: print each request and answer on standard output.
+    :param allow_none: send ``None`` as ``<nil/>`` (default ``True``);
+        ``False`` raises :class:`TypeError` for ``None`` before sending.
+    :param use_datetime: return ``datetime`` for dates only.
+    :param use_builtin_types: return ``bytes`` and ``datetime`` instead of
+        :class:`xmlrpc.client.Binary` and :class:`xmlrpc.client.DateTime`.
+    :param headers: extra HTTP headers for every request.
+    :param context: an :class:`ssl.SSLContext` to use instead of ``verify``.
     :param auth: ``(username, api_key)`` of an API user on the remote
         server: every call is signed (see ``auth_scheme``).
     :param auth_scheme: ``"v2"`` (default): an ``Authorization`` header
@@ -168,16 +148,9 @@ class XMLRPCPoint:
         forever.
     :param connect_timeout: seconds to wait for the connection and TLS
         handshake; defaults to the read timeout.
-    :param allow_none: send ``None`` as ``<nil/>``.
-    :param headers: extra HTTP headers for every request.
     :param verify: ``True`` verifies HTTPS certificates against the
         system's CAs, a path verifies against that CA file or directory,
         ``False`` does not verify (testing only).
-    :param context: an :class:`ssl.SSLContext` to use instead of ``verify``.
-    :param encoding: the request encoding (UTF-8 by default).
-    :param use_builtin_types: return ``bytes`` and ``datetime`` instead of
-        :class:`xmlrpc.client.Binary` and :class:`xmlrpc.client.DateTime`.
-    :param use_datetime: return ``datetime`` for dates only.
     :param max_response_size: the largest response accepted, in bytes after
         decompression (50 MiB by default).
     :param max_depth: how deeply arrays and structs in a response may nest.
@@ -187,25 +160,34 @@ class XMLRPCPoint:
 
     def __init__(
         self,
-        url: str,
+        url: str = "",
+        transport: ServerProxyTransport | None = None,
+        encoding: str | None = None,
+        verbose: bool = False,
+        allow_none: bool = True,
+        use_datetime: bool = False,
+        use_builtin_types: bool = False,
         *,
+        uri: str | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        context: ssl.SSLContext | None = None,
         auth: tuple[str, str] | None = None,
         auth_scheme: str = "v2",
         param_hook: Callable[[tuple[Any, ...]], Sequence[Any]] | None = None,
         timeout: float | tuple[float | None, float | None] | None = 30,
         connect_timeout: float | None = None,
-        allow_none: bool = True,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         verify: bool | str | os.PathLike[str] = True,
-        context: ssl.SSLContext | None = None,
-        encoding: str | None = None,
-        use_builtin_types: bool = False,
-        use_datetime: bool = False,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         max_depth: int = 64,
         pool_size: int = 4,
         log: bool = True,
     ) -> None:
+        if uri is not None:
+            if url:
+                raise TypeError("give the URL once, as url or as uri")
+            url = uri
+        if not isinstance(url, str) or not url:
+            raise TypeError("XMLRPCPoint needs the endpoint URL as a string")
         if auth is not None and (
             not isinstance(auth, tuple)
             or len(auth) != 2
@@ -216,28 +198,43 @@ class XMLRPCPoint:
             raise ValueError(f"auth_scheme must be 'v1' or 'v2', not {auth_scheme!r}")
         if param_hook is not None and not callable(param_hook):
             raise TypeError("param_hook must be callable")
-        if isinstance(timeout, tuple):
-            connect, read = timeout
-        else:
-            connect, read = timeout, timeout
-        if connect_timeout is not None:
-            connect = connect_timeout
         if max_response_size < 1:
             raise ValueError("max_response_size must be positive")
-        ssl_context = context
-        if ssl_context is None and url.lower().startswith("https:"):
-            ssl_context = make_ssl_context(verify)
-        self._transport = HTTPTransport(
-            url,
-            connect_timeout=connect,
-            read_timeout=read,
-            ssl_context=ssl_context,
-            max_response_size=max_response_size,
-            headers=headers,
-            pool_size=pool_size,
-        )
-        self._url = self._transport.url
-        self._sign_path = unquote(self._transport.path)
+        self._foreign: ForeignTransport | None = None
+        self._transport: Any
+        if transport is not None:
+            if auth is not None and auth_scheme == "v2":
+                raise ValueError(
+                    "auth_scheme='v2' signs a header that a user-supplied transport cannot "
+                    "be given per request: use auth_scheme='v1' or leave transport out"
+                )
+            options = {
+                "timeout": timeout, "connect_timeout": connect_timeout, "verify": verify,
+                "max_response_size": max_response_size, "max_depth": max_depth,
+                "pool_size": pool_size,
+            }
+            self._foreign = ForeignTransport(url, transport, verbose=verbose, options=options)
+            self._transport = transport
+            self._url, path = self._foreign.url, self._foreign.path
+        else:
+            connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+            if connect_timeout is not None:
+                connect = connect_timeout
+            ssl_context = context
+            if ssl_context is None and url.lower().startswith("https:"):
+                ssl_context = make_ssl_context(verify)
+            self._transport = HTTPTransport(
+                url,
+                connect_timeout=connect,
+                read_timeout=read,
+                ssl_context=ssl_context,
+                max_response_size=max_response_size,
+                headers=headers,
+                pool_size=pool_size,
+                verbose=verbose,
+            )
+            self._url, path = self._transport.url, self._transport.path
+        self._sign_path = unquote(path)
         self._auth = auth
         self._auth_scheme = auth_scheme
         self._param_hook = param_hook
@@ -262,7 +259,8 @@ class XMLRPCPoint:
         return _Method(self._call, name)
 
     def __call__(self, attr: str) -> Any:
-        """``remote("close")()`` and ``remote("transport")``, as ServerProxy has."""
+        """``remote("close")()`` and ``remote("transport")`` (the transport
+        given as ``transport=``, or the point's own), as ServerProxy has."""
         if attr == "close":
             return self.close
         if attr == "transport":
@@ -284,8 +282,9 @@ class XMLRPCPoint:
         return f"<XMLRPCPoint for {self._url}>"
 
     def close(self) -> None:
-        """Close the idle connections (the point stays usable)."""
-        self._transport.close()
+        """Close the idle connections (the point stays usable); with
+        ``transport=``, call that transport's ``close()``."""
+        (self._foreign or self._transport).close()
 
     @property
     def url(self) -> str:
@@ -321,18 +320,22 @@ class XMLRPCPoint:
                 method, params, encoding=self._encoding, allow_none=self._allow_none
             )
             headers = {}
+            if self._encoding and self._encoding.lower().replace("_", "-") != "utf-8":
+                headers["Content-Type"] = f"text/xml; charset={self._encoding}"
             if self._auth is not None and self._auth_scheme == "v2":
                 username, api_key = self._auth
                 headers["Authorization"] = sign_request_v2(
                     username, api_key, "POST", self._sign_path, body
                 )
-            raw = self._transport.post(body, headers)
-            result = decode_response(
-                raw,
-                use_builtin_types=self._use_builtin_types,
-                use_datetime=self._use_datetime,
-                max_depth=self._max_depth,
-            )
+            if self._foreign is not None:
+                result = self._foreign.request(body)
+            else:
+                result = decode_response(
+                    self._transport.post(body, headers),
+                    use_builtin_types=self._use_builtin_types,
+                    use_datetime=self._use_datetime,
+                    max_depth=self._max_depth,
+                )
         except xmlrpc.client.Fault as fault:
             self._record(method, logged, start, fault=fault)
             raise
@@ -393,82 +396,6 @@ def _fault_code(fault: xmlrpc.client.Fault) -> int | None:
         return int(code)
     except (TypeError, ValueError):
         return None
-
-
-class MultiCall:
-    """Calls collected for one ``system.multicall`` request.
-
-    Attribute access records a call; calling the object (or leaving the
-    ``with`` block) sends them all and gives the results in order. As with
-    :class:`xmlrpc.client.MultiCall`, reading a result that failed raises
-    its :class:`xmlrpc.client.Fault`::
-
-        with remote.multicall() as mc:
-            mc.echo("a")
-            mc.math.add(1, 2)
-        echoed, total = mc.results
-    """
-
-    def __init__(self, point: XMLRPCPoint) -> None:
-        self._point = point
-        self._calls: list[tuple[str, tuple[Any, ...]]] = []
-        #: The results, once sent (an iterable :class:`MultiCallResults`).
-        self.results: MultiCallResults | None = None
-
-    def __getattr__(self, name: str) -> _Method:
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)
-        return _Method(self._add, name)
-
-    def __getitem__(self, name: str) -> _Method:
-        """``mc["name"]``, as on :class:`XMLRPCPoint`."""
-        return _Method(self._add, name)
-
-    def _add(self, name: str, params: tuple[Any, ...]) -> None:
-        self._calls.append((name, params))
-
-    def __call__(self) -> MultiCallResults:
-        """Send the collected calls; return their results."""
-        self.results = MultiCallResults(self._point._multicall(self._calls))
-        return self.results
-
-    def __enter__(self) -> MultiCall:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self()
-
-    def __repr__(self) -> str:
-        return f"<MultiCall of {len(self._calls)} calls to {self._point.url}>"
-
-
-class MultiCallResults(xmlrpc.client.MultiCallIterator):
-    """The results of a :class:`MultiCall`; a failed call's item raises its fault."""
-
-    def __init__(self, results: list[Any]) -> None:
-        super().__init__(results)
-        self._results = results
-
-    def __getitem__(self, index: int) -> Any:
-        item = self._results[index]
-        if isinstance(item, dict) and "faultCode" in item:
-            raise xmlrpc.client.Fault(item["faultCode"], item.get("faultString", ""))
-        if isinstance(item, list) and len(item) == 1:
-            return item[0]
-        raise BadResponse(f"system.multicall result {index} is neither [value] nor a fault")
-
-    def __len__(self) -> int:
-        return len(self._results)
-
-    def __iter__(self) -> Iterator[Any]:
-        for index in range(len(self._results)):
-            yield self[index]
 
 
 def init_app(app: Flask, state: RPCState) -> None:

@@ -1,5 +1,9 @@
 """``flask rpc call URL METHOD [ARGS...]``: call a remote XML-RPC method.
 
+The same command without a Flask app is ``rpcenable call`` (see
+:mod:`flask_rpcenable.console`); both are built from :func:`call_options`
+and :func:`run_call`.
+
 Each argument is read as a JSON literal (``42``, ``true``, ``null``,
 ``"text"``, ``[1, 2]``, ``{"a": 1}``); a word that is not valid JSON is
 sent as a string, and ``--strings`` sends every argument as a string. The
@@ -21,7 +25,8 @@ import datetime
 import json
 import os
 import xmlrpc.client
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -29,7 +34,16 @@ from .cli import rpc_cli
 from .client import XMLRPCPoint
 from .client_errors import TransportError
 
-__all__ = ["EXIT_FAULT", "EXIT_TRANSPORT", "parse_argument", "to_json"]
+__all__ = [
+    "EXIT_FAULT",
+    "EXIT_TRANSPORT",
+    "call_options",
+    "parse_argument",
+    "run_call",
+    "to_json",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Exit status when the server answered with a fault.
 EXIT_FAULT = 1
@@ -70,33 +84,43 @@ def to_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=_json_default)
 
 
-@rpc_cli.command("call")
-@click.argument("url")
-@click.argument("method")
-@click.argument("args", nargs=-1)
-@click.option("--user", "-u", help="API user to sign the call as.")
-@click.option(
-    "--key-env",
-    default=DEFAULT_KEY_ENV,
-    show_default=True,
-    metavar="NAME",
-    help="Environment variable holding the API key of --user.",
-)
-@click.option(
-    "--scheme",
-    type=click.Choice(["v1", "v2"]),
-    default="v2",
-    show_default=True,
-    help="Auth scheme: v2 (Authorization header) or v1 (django-rpcenable parameters).",
-)
-@click.option("--timeout", type=float, default=30.0, show_default=True,
-              help="Connect and read timeout in seconds.")
-@click.option("--cafile", type=click.Path(exists=True, dir_okay=True),
-              help="Verify HTTPS against this CA file or directory.")
-@click.option("--insecure", is_flag=True, help="Do not verify HTTPS certificates (testing only).")
-@click.option("--strings", "-s", is_flag=True, help="Send every argument as a string.")
-@click.pass_context
-def call_command(
+def call_options(function: F) -> F:
+    """Add the arguments and options shared by ``flask rpc call`` and
+    ``rpcenable call`` to a click command taking ``ctx`` first."""
+    decorators = [
+        click.argument("url"),
+        click.argument("method"),
+        click.argument("args", nargs=-1),
+        click.option("--user", "-u", help="API user to sign the call as."),
+        click.option(
+            "--key-env",
+            default=DEFAULT_KEY_ENV,
+            show_default=True,
+            metavar="NAME",
+            help="Environment variable holding the API key of --user.",
+        ),
+        click.option(
+            "--scheme",
+            type=click.Choice(["v1", "v2"]),
+            default="v2",
+            show_default=True,
+            help="Auth scheme: v2 (Authorization header) or v1 (django-rpcenable parameters).",
+        ),
+        click.option("--timeout", type=float, default=30.0, show_default=True,
+                     help="Connect and read timeout in seconds."),
+        click.option("--cafile", type=click.Path(exists=True, dir_okay=True),
+                     help="Verify HTTPS against this CA file or directory."),
+        click.option("--insecure", is_flag=True,
+                     help="Do not verify HTTPS certificates (testing only)."),
+        click.option("--strings", "-s", is_flag=True, help="Send every argument as a string."),
+        click.pass_context,
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def run_call(
     ctx: click.Context,
     url: str,
     method: str,
@@ -109,11 +133,8 @@ def call_command(
     insecure: bool,
     strings: bool,
 ) -> None:
-    """Call METHOD at URL with ARGS (JSON literals) and print the result as JSON.
-
-    Put -- before arguments that start with a dash: flask rpc call URL add -- -1 2.
-    Exit status: 0 success, 1 fault, 2 usage error, 3 transport error.
-    """
+    """Make the call the options describe, print the result, and exit with
+    the status listed in this module's docstring."""
     auth = None
     if user:
         api_key = os.environ.get(key_env)
@@ -135,7 +156,7 @@ def call_command(
         raise click.UsageError(str(exc)) from None
     with point:
         try:
-            result = point._call(method, params)
+            result = point[method](*params)
         except xmlrpc.client.Fault as fault:
             click.echo(f"Fault {fault.faultCode}: {fault.faultString}", err=True)
             ctx.exit(EXIT_FAULT)
@@ -145,3 +166,17 @@ def call_command(
         except (ValueError, TypeError, OverflowError) as exc:
             raise click.UsageError(f"cannot send this call: {exc}") from None
     click.echo(to_json(result))
+
+
+@rpc_cli.command("call")
+@call_options
+def call_command(ctx: click.Context, **options: Any) -> None:
+    """Call METHOD at URL with ARGS (JSON literals) and print the result as JSON.
+
+    \b
+    Put -- before arguments that start with a dash:
+      flask rpc call URL math.add -- -1 2
+    Exit status: 0 success, 1 fault, 2 usage error, 3 transport error.
+    The call is logged when the app has RPCENABLE_LOG_OUTGOING on.
+    """
+    run_call(ctx, **options)

@@ -9,23 +9,102 @@ structs may nest only ``max_depth`` levels; the root element must be
 :class:`xmlrpc.client.Unmarshaller`, so results have exactly the types
 :class:`xmlrpc.client.ServerProxy` gives (``DateTime``/``Binary`` or, with
 ``use_builtin_types``, ``datetime``/``bytes``).
+
+Also here: the objects that turn attribute access into calls
+(``remote.math.add``), what of a call's parameters the call log may keep
+(:func:`redact_auth_params`), and :class:`MultiCall`, which collects calls
+for one ``system.multicall`` request and reads its answer.
 """
 
 from __future__ import annotations
 
 import re
 import xmlrpc.client
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn
 from xml.parsers import expat
 
 from .client_errors import BadResponse
 
-__all__ = ["decode_response", "encode_call"]
+if TYPE_CHECKING:
+    from .client import XMLRPCPoint
+
+__all__ = [
+    "REDACTED",
+    "MultiCall",
+    "MultiCallResults",
+    "decode_response",
+    "encode_call",
+    "looks_like_auth_args",
+    "redact_auth_params",
+]
 
 #: The characters the XML-RPC specification allows in a method name (plus
 #: ``-``); anything else would need escaping that the format never had.
 METHOD_NAME_RE = re.compile(r"^[A-Za-z0-9_.:/-]{1,255}$")
+#: What replaces a redacted parameter in the call log.
+REDACTED = "***"
+_NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+_SIGNATURE_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def looks_like_auth_args(params: Sequence[Any]) -> bool:
+    """Whether ``params`` starts with django-rpcenable's v1 auth arguments.
+
+    That is: a nonce-like string (16 or more of ``[A-Za-z0-9_-]``), a
+    timestamp (an integer or a string of digits), a username string and a
+    64-digit hex signature.
+    """
+    if len(params) < 4:
+        return False
+    nonce, timestamp, username, signature = params[:4]
+    return (
+        isinstance(nonce, str)
+        and bool(_NONCE_RE.match(nonce))
+        and (
+            (isinstance(timestamp, int) and not isinstance(timestamp, bool))
+            or (isinstance(timestamp, str) and timestamp.isdigit())
+        )
+        and isinstance(username, str)
+        and isinstance(signature, str)
+        and bool(_SIGNATURE_RE.match(signature))
+    )
+
+
+def redact_auth_params(params: Sequence[Any], *, known: bool = False) -> tuple[Any, ...]:
+    """``params`` with leading v1 auth arguments replaced by ``"***"``.
+
+    :param known: the first four parameters are auth arguments (the point
+        added them); otherwise they are redacted only when they look like
+        auth arguments (see :func:`looks_like_auth_args`), which catches
+        django-rpcenable style ``param_hook`` functions.
+    """
+    params = tuple(params)
+    if known or looks_like_auth_args(params):
+        return (REDACTED,) * min(4, len(params)) + params[4:]
+    return params
+
+
+class _Method:
+    """A remote method name that grows with attribute access: ``remote.a.b``."""
+
+    __slots__ = ("_send", "_name")
+
+    def __init__(self, send: Callable[[str, tuple[Any, ...]], Any], name: str) -> None:
+        self._send = send
+        self._name = name
+
+    def __getattr__(self, name: str) -> _Method:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _Method(self._send, f"{self._name}.{name}")
+
+    def __call__(self, *args: Any) -> Any:
+        return self._send(self._name, args)
+
+    def __repr__(self) -> str:
+        return f"<remote method {self._name!r}>"
 
 
 def encode_call(
@@ -127,3 +206,80 @@ def decode_response(
     if not target._root_seen:
         raise BadResponse("the response is empty")
     return result[0] if len(result) == 1 else result
+
+
+class MultiCall:
+    """Calls collected for one ``system.multicall`` request.
+
+    Attribute access records a call; calling the object (or leaving the
+    ``with`` block) sends them all and gives the results in order. As with
+    :class:`xmlrpc.client.MultiCall`, reading a result that failed raises
+    its :class:`xmlrpc.client.Fault`::
+
+        with remote.multicall() as mc:
+            mc.echo("a")
+            mc.math.add(1, 2)
+        echoed, total = mc.results
+    """
+
+    def __init__(self, point: XMLRPCPoint) -> None:
+        self._point = point
+        self._calls: list[tuple[str, tuple[Any, ...]]] = []
+        #: The results, once sent: an iterable ``MultiCallResults`` (a
+        #: :class:`xmlrpc.client.MultiCallIterator`).
+        self.results: xmlrpc.client.MultiCallIterator | None = None
+
+    def __getattr__(self, name: str) -> _Method:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _Method(self._add, name)
+
+    def __getitem__(self, name: str) -> _Method:
+        """``mc["name"]``, as on :class:`~flask_rpcenable.client.XMLRPCPoint`."""
+        return _Method(self._add, name)
+
+    def _add(self, name: str, params: tuple[Any, ...]) -> None:
+        self._calls.append((name, params))
+
+    def __call__(self) -> xmlrpc.client.MultiCallIterator:
+        """Send the collected calls; return their results."""
+        self.results = MultiCallResults(self._point._multicall(self._calls))
+        return self.results
+
+    def __enter__(self) -> MultiCall:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self()
+
+    def __repr__(self) -> str:
+        return f"<MultiCall of {len(self._calls)} calls to {self._point.url}>"
+
+
+class MultiCallResults(xmlrpc.client.MultiCallIterator):
+    """The results of a ``MultiCall``; a failed call's item raises its fault."""
+
+    def __init__(self, results: list[Any]) -> None:
+        super().__init__(results)
+        self._results = results
+
+    def __getitem__(self, index: int) -> Any:
+        item = self._results[index]
+        if isinstance(item, dict) and "faultCode" in item:
+            raise xmlrpc.client.Fault(item["faultCode"], item.get("faultString", ""))
+        if isinstance(item, list) and len(item) == 1:
+            return item[0]
+        raise BadResponse(f"system.multicall result {index} is neither [value] nor a fault")
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def __iter__(self) -> Iterator[Any]:
+        for index in range(len(self._results)):
+            yield self[index]

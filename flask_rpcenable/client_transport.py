@@ -8,6 +8,10 @@ connect timeout from the read timeout, verifies HTTPS certificates by
 default, accepts gzip and deflate responses and caps the size of a response
 after decompression. Failures become the exceptions of
 :mod:`flask_rpcenable.client_errors`.
+
+:class:`ForeignTransport` instead hands each request to a transport object
+given by the user (``XMLRPCPoint(url, transport=...)``), the way
+:class:`xmlrpc.client.ServerProxy` does.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import threading
 import weakref
 import zlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from .calllog import strip_url_credentials
@@ -36,10 +40,19 @@ from .client_errors import (
     TransportError,
 )
 
-__all__ = ["DEFAULT_MAX_RESPONSE_SIZE", "HTTPTransport", "make_ssl_context"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_SIZE",
+    "DEFAULT_PATH",
+    "ForeignTransport",
+    "HTTPTransport",
+    "ServerProxyTransport",
+    "make_ssl_context",
+]
 
 #: The largest response accepted by default, after decompression: 50 MiB.
 DEFAULT_MAX_RESPONSE_SIZE = 50 * 1024 * 1024
+#: The path posted to when the URL has none, as :class:`xmlrpc.client.ServerProxy` does.
+DEFAULT_PATH = "/RPC2"
 _CHUNK = 64 * 1024
 #: Errors meaning a kept-alive connection was closed by the server while idle.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
@@ -85,7 +98,8 @@ class HTTPTransport:
     """POSTs request bodies to one URL over pooled keep-alive connections.
 
     :param url: an ``http://`` or ``https://`` URL; credentials in it
-        (``https://user:password@host/``) are sent as HTTP Basic auth.
+        (``https://user:password@host/``) are sent as HTTP Basic auth. A URL
+        without a path posts to ``/RPC2``, as ``ServerProxy`` does.
     :param connect_timeout: seconds to wait for the connection (and the TLS
         handshake); ``None`` waits as long as the system does.
     :param read_timeout: seconds to wait for the server, each time it is
@@ -95,6 +109,9 @@ class HTTPTransport:
         decompression, in bytes.
     :param headers: extra HTTP headers sent with every request.
     :param pool_size: how many idle connections are kept for reuse.
+    :param verbose: print each request and answer on standard output, as
+        ``ServerProxy(..., verbose=True)`` does (headers included, so an
+        ``Authorization`` header is printed too).
     """
 
     def __init__(
@@ -107,6 +124,7 @@ class HTTPTransport:
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         pool_size: int = 4,
+        verbose: bool = False,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
@@ -116,7 +134,7 @@ class HTTPTransport:
         self.https = parts.scheme == "https"
         self.host = parts.hostname
         self.port = parts.port or (443 if self.https else 80)
-        self.path = parts.path or "/"
+        self.path = parts.path or DEFAULT_PATH
         self.handler = self.path + (f"?{parts.query}" if parts.query else "")
         #: The URL without credentials and with secret query values replaced
         #: by ``***``, for messages and logs.
@@ -125,6 +143,7 @@ class HTTPTransport:
         self.read_timeout = read_timeout
         self.max_response_size = max_response_size
         self.pool_size = pool_size
+        self.verbose = verbose
         if self.https:
             self.ssl_context = ssl_context or make_ssl_context(True)
         self.headers: dict[str, str] = {
@@ -155,6 +174,7 @@ class HTTPTransport:
             )
         else:
             conn = http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
+        conn.set_debuglevel(1 if self.verbose else 0)
         try:
             conn.connect()
         except TimeoutError:
@@ -318,4 +338,91 @@ class HTTPTransport:
                 chunk = inflater.unconsumed_tail
         if inflater is not None and not inflater.eof:
             raise BadResponse(f"the compressed response of {self.url} is truncated")
-        return b"".join(parts)
+        data = b"".join(parts)
+        if self.verbose:
+            print("body:", repr(data))
+        return data
+
+
+class ServerProxyTransport(Protocol):
+    """What ``transport=`` must provide: the method
+    :class:`xmlrpc.client.ServerProxy` calls on its transport, which sends a
+    request body and returns the parsed response values as a tuple
+    (:class:`xmlrpc.client.Transport` and its subclasses have it)."""
+
+    def request(
+        self, host: str, handler: str, request_body: bytes, verbose: bool = ...
+    ) -> Any: ...
+
+
+#: Options of :class:`HTTPTransport` and of the response parser, with their
+#: defaults: they cannot apply to a user-supplied transport.
+OWN_TRANSPORT_DEFAULTS: dict[str, Any] = {
+    "timeout": 30,
+    "connect_timeout": None,
+    "verify": True,
+    "max_response_size": DEFAULT_MAX_RESPONSE_SIZE,
+    "max_depth": 64,
+    "pool_size": 4,
+}
+
+
+class ForeignTransport:
+    """Sends requests through a user-supplied, ServerProxy-style transport.
+
+    It calls ``transport.request(host, handler, body, verbose=verbose)``
+    exactly as :class:`xmlrpc.client.ServerProxy` does: ``host`` keeps the
+    credentials of the URL (the standard transports turn them into HTTP
+    Basic auth), ``handler`` is the path and query (``/RPC2`` when the URL
+    has no path). Connections, timeouts, TLS, parsing and errors are the
+    transport's own.
+
+    :param url: an ``http://`` or ``https://`` URL.
+    :param transport: the object to send through.
+    :param verbose: passed on to each ``request``.
+    :param options: this point's options of :data:`OWN_TRANSPORT_DEFAULTS`;
+        any that differs from its default is refused, as it would be ignored.
+    :raises TypeError: for a transport without ``request`` or such an option.
+    """
+
+    def __init__(
+        self, url: str, transport: ServerProxyTransport, *, verbose: bool = False,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not callable(getattr(transport, "request", None)):
+            raise TypeError("transport must have a request(host, handler, body, verbose) method")
+        given = sorted(
+            name for name, value in (options or {}).items()
+            if value != OWN_TRANSPORT_DEFAULTS[name]
+        )
+        if given:
+            raise TypeError(
+                f"{', '.join(given)} set(s) flask-rpcenable's own HTTP transport and cannot "
+                "apply to transport=: configure the transport you pass instead"
+            )
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"unsupported URL scheme {parts.scheme!r}: use http:// or https://")
+        if not parts.hostname:
+            raise ValueError(f"the URL {strip_url_credentials(url)!r} has no host")
+        self.transport = transport
+        self.verbose = verbose
+        self.host = parts.netloc
+        self.path = parts.path or DEFAULT_PATH
+        self.handler = self.path + (f"?{parts.query}" if parts.query else "")
+        #: The URL without credentials, for messages and logs.
+        self.url = strip_url_credentials(url)
+
+    def request(self, body: bytes) -> Any:
+        """Send ``body``; the result as ``ServerProxy`` gives it (a single
+        value, or a tuple when the server sent several)."""
+        response = self.transport.request(self.host, self.handler, body, verbose=self.verbose)
+        if isinstance(response, (tuple, list)) and len(response) == 1:
+            return response[0]
+        return response
+
+    def close(self) -> None:
+        """Close the transport's connection, as ``ServerProxy("close")()`` does."""
+        close = getattr(self.transport, "close", None)
+        if callable(close):
+            close()
