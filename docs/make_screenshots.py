@@ -80,8 +80,8 @@ def fill(app: Flask, db: SQLAlchemy, rpc: RPCEnable) -> None:
             rows.append({
                 "created_at": start - datetime.timedelta(seconds=rng.randint(0, 3599)),
                 "method": method, "protocol": "xmlrpc", "path": "/rpc/", "ok": ok,
-                "params": f'[{{"id": {rng.randint(1, 9999)}}}]',
-                "result": "true" if ok else None,
+                "params": _params(rng, method),
+                "result": _result(rng, method) if ok else None,
                 "fault_code": None if ok else 10,
                 "fault_string": None if ok else "quantity must be positive",
                 "duration_ms": rng.lognormvariate(0, 0.6) * typical,
@@ -100,6 +100,28 @@ def fill(app: Flask, db: SQLAlchemy, rpc: RPCEnable) -> None:
                     duration_ms=3.1)
 
 
+def _params(rng: random.Random, method: str) -> str:
+    """Made-up params of a call, as the log stores them (JSON)."""
+    if method == "orders.create":
+        items = ", ".join(
+            f'{{"sku": "A-{rng.randint(100, 999)}", "qty": {rng.randint(1, 5)}}}'
+            for _ in range(rng.randint(1, 6))
+        )
+        return f'[{{"customer": {rng.randint(1, 9999)}, "items": [{items}], "note": ""}}]'
+    if method == "echo":
+        return '["ping"]'
+    return f'[{{"id": {rng.randint(1, 9999)}}}]'
+
+
+def _result(rng: random.Random, method: str) -> str:
+    """A made-up result of a successful call (JSON)."""
+    if method == "orders.create":
+        return f'{{"order": {rng.randint(1000, 9999)}, "status": "accepted"}}'
+    if method == "echo":
+        return '"Server says: ping"'
+    return "true"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chromium", default="/usr/bin/chromium")
@@ -114,11 +136,15 @@ def main() -> None:
         url = f"http://127.0.0.1:{server.server_port}"
         proxy = xmlrpc.client.ServerProxy(f"{url}/rpc/")
         proxy.orders.create({"qty": 2, "api_key": "not-logged"})
+        multi = xmlrpc.client.MultiCall(proxy)
+        multi.echo("one")
+        multi.echo("two")
+        multi()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=options.chromium, args=ARGS)
             context = browser.new_context(
                 http_credentials={"username": USER, "password": PASSWORD},
-                viewport={"width": 1200, "height": 800},
+                viewport={"width": 1280, "height": 800},
             )
             page = context.new_page()
             page.goto(f"{url}/admin/")

@@ -6,6 +6,12 @@ at most ``RPCENABLE_ADMIN_STATS_SAMPLE`` of them, which works the same on
 SQLite, PostgreSQL and any other database. Calls per hour are grouped in SQL
 on SQLite and PostgreSQL, and in Python elsewhere. The chart is inline SVG
 rendered here: no JavaScript, no CDN.
+
+A ``system.multicall`` counts as the calls it carries: each entry is logged
+as a call of its own (with its ``multicall_index``), so a successful
+envelope is left out of every number, and its time (the sum of its entries'
+times) out of the percentiles. An envelope that failed as a whole (not an
+array, too many entries) ran no entry, and counts as one failed call.
 """
 
 from __future__ import annotations
@@ -26,6 +32,32 @@ if TYPE_CHECKING:
     from .extension import RPCState
 
 HOUR = datetime.timedelta(hours=1)
+MULTICALL = "system.multicall"
+
+
+def counted(table: sa.Table) -> Any:
+    """The SQL condition of the rows the dashboard counts: all but successful
+    ``system.multicall`` envelopes, whose entries are counted instead."""
+    c = table.c
+    return sa.not_(
+        sa.and_(c.method == MULTICALL, c.multicall_index.is_(None), c.ok.is_(True))
+    )
+
+
+def format_ms(value: float | None) -> str:
+    """A duration in milliseconds, readable at every scale.
+
+    Two decimals below 1 ms (``0.42``), one below 100 ms (``12.3``), none
+    above (``1021``); ``"-"`` for ``None``. Sub-millisecond times are common
+    (a call that only reads memory) and must not read as ``0.0``.
+    """
+    if value is None:
+        return "-"
+    if value < 1:
+        return f"{value:.2f}"
+    if value < 100:
+        return f"{value:.1f}"
+    return f"{value:.0f}"
 
 
 @dataclass
@@ -76,14 +108,14 @@ def window_stats(
     errors = sa.func.sum(sa.case((c.ok.is_(False), 1), else_=0))
     rows = conn.execute(
         sa.select(c.method, sa.func.count(), errors)
-        .where(c.created_at >= since)
+        .where(c.created_at >= since, counted(table))
         .group_by(c.method)
     ).all()
     per_method = {m: MethodStats(m, int(n), int(e or 0)) for m, n, e in rows}
     durations: dict[str, list[float]] = defaultdict(list)
     sampled_rows = conn.execute(
         sa.select(c.method, c.duration_ms)
-        .where(c.created_at >= since)
+        .where(c.created_at >= since, counted(table))
         .order_by(c.created_at.desc())
         .limit(sample)
     ).all()
@@ -129,7 +161,7 @@ def hourly_counts(
         bucket = expr.label("hour")
         rows = conn.execute(
             sa.select(bucket, c.ok, sa.func.count())
-            .where(c.created_at >= start)
+            .where(c.created_at >= start, counted(table))
             .group_by(bucket, c.ok)
         ).all()
         for text, ok, n in rows:
@@ -141,7 +173,7 @@ def hourly_counts(
     else:  # other databases: group the newest rows in Python
         rows = conn.execute(
             sa.select(c.created_at, c.ok)
-            .where(c.created_at >= start)
+            .where(c.created_at >= start, counted(table))
             .order_by(c.created_at.desc())
             .limit(sample * 10)
         ).all()
