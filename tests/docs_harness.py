@@ -53,6 +53,7 @@ import doctest
 import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -77,7 +78,7 @@ URL_PATTERN = re.compile(
 )
 #: Name of the module the Python samples run in.
 MODULE = "docs_sample"
-FLASK_RUN = re.compile(r"(?:^|&&|;)\s*flask\b[^&;|]*\srun(?:\s|$)")
+FLASK_RUN = re.compile(r"(?:^|&&|;)\s*(?:\w+=\S*\s+)*flask\b[^&;|]*\srun(?:\s|$)")
 
 
 class SampleError(AssertionError):
@@ -239,11 +240,12 @@ class Session:
         for name in self.ns.get("FAKE_MODULES", ()):  # stand-ins a setup block put there
             sys.modules.pop(name, None)
         for proc in self._procs:
-            proc.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             if proc.stdout:
                 proc.stdout.close()
@@ -371,12 +373,13 @@ class Session:
         if before.strip():
             self._shell(before.strip(), [])
         proc = subprocess.Popen(  # noqa: S603
-            ["bash", "-c", f"exec {server.strip()} --port {port}"],
+            ["bash", "-c", f"{server.strip()} --port {port}"],
             cwd=self.dir,
-            env=self.env,
+            env={**self.env, **self.ns.get("SHELL_ENV", {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group: close() stops all of it
         )
         self._procs.append(proc)
         wait_for_port(port, proc)
