@@ -734,7 +734,7 @@ def report(servers: list[Server], loads: list[Payload], cases: list[Case], round
             case = by[(s.key, p.key)]
             floor = by[("floor", p.key)].median
             line += f"{case.median:>14,.0f} x{case.median / floor:<7.2f}"
-        print(line)
+        print(line.rstrip())
     spreads = sorted(((max(c.samples) - min(c.samples)) / c.median, c) for c in cases)
     numbers = [c.number for c in cases]
     print(
