@@ -5,7 +5,7 @@ Run by hand (not collected by pytest)::
     pip install Flask-XML-RPC-Re==0.2.0 "django-modern-rpc>=2,<3" "Django>=5,<6" \
         gunicorn psycopg2-binary          # the benchmark's extra dependencies
     bash .ci/services && . .ci/services.env   # optional: PostgreSQL for the logged-to-PG case
-    python benchmarks/bench_calls.py              # about 2 to 3 minutes on 2 cores
+    python benchmarks/bench_calls.py              # 1.5 to 2 minutes on 2 cores
     python benchmarks/bench_calls.py --quick      # fewer rounds, a rough look
     python benchmarks/bench_calls.py --no-serve   # skip the gunicorn throughput run
 
@@ -22,7 +22,7 @@ What it does, and why (see docs/performance.rst):
   ``xmlrpc.server.SimpleXMLRPCDispatcher``: the least any Flask XML-RPC
   endpoint can cost. Every ratio is to a number measured in the same run.
 * The cases run **interleaved**: each round runs every case once (a batch of
-  calls sized to ~``--batch-ms``), so a busy spell of the (shared) machine
+  calls sized to ~``--batch-ms``, at least ``--min-calls``), so a busy spell of the (shared) machine
   is spread over all cases. A case's number is the **median** over rounds of
   its per-call mean in that round.
 * The **garbage collector stays on**, as in production, and the process
@@ -654,21 +654,30 @@ def build_servers(instance: str) -> tuple[list[Server], list[str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=25, help="interleaved rounds (default 25)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 15; quick 5)")
     parser.add_argument(
         "--batch-ms",
         type=float,
-        default=60.0,
-        help="target time of one case in one round (default 60 ms)",
+        help="target time of one case in one round (default 60 ms; quick 25)",
     )
-    parser.add_argument("--quick", action="store_true", help="5 rounds of 25 ms, short serve run")
+    parser.add_argument(
+        "--min-calls",
+        type=int,
+        help="fewest calls in a batch (default 3; quick 1): a batch of big calls then "
+        "averages over the garbage collector's full collections instead of one call "
+        "falling on either side of one",
+    )
+    parser.add_argument("--quick", action="store_true", help="a rough look in about 30 s")
     parser.add_argument("--no-serve", action="store_true", help="skip the gunicorn run")
     parser.add_argument("--requests", type=int, default=3000, help="requests per served app")
     parser.add_argument("--concurrency", type=int, default=4, help="load generator threads")
     parser.add_argument("--time-cap", type=float, default=10.0, help="seconds per served app")
     args = parser.parse_args()
-    if args.quick:
-        args.rounds, args.batch_ms, args.requests, args.time_cap = 5, 25.0, 1000, 4.0
+    quick = {"rounds": 5, "batch_ms": 25.0, "min_calls": 1, "requests": 1000, "time_cap": 4.0}
+    full = {"rounds": 15, "batch_ms": 60.0, "min_calls": 3}
+    for name, value in (quick if args.quick else full).items():
+        if getattr(args, name) in (None, parser.get_default(name)):
+            setattr(args, name, value)
     t0 = time.perf_counter()
     describe_machine()
     assert gc.isenabled()
@@ -683,7 +692,7 @@ def main() -> None:
         # Calibrate: calls per batch so that one batch takes about --batch-ms.
         for case in cases:
             once = run_batch(case)
-            case.number = max(1, min(2000, int(args.batch_ms * 1000 / once)))
+            case.number = max(args.min_calls, min(2000, int(args.batch_ms * 1000 / once)))
         print(
             f"gc on (thresholds {gc.get_threshold()}), {len(gc.get_objects()):,} tracked "
             f"objects after setup; {len(cases)} cases x {args.rounds} interleaved rounds"
