@@ -35,5 +35,9 @@ nitpick_ignore_regex = [
     # Type variables of the public signatures.
     (r"py:class", r"F|R|flask_rpcenable\.(extension\.F|background\.R)"),
     # Internal classes named in RPCState's fields, not part of the API.
-    (r"py:class", r"(flask_rpcenable\.(settings|dispatch)\.)?(Settings|Dispatcher)"),
+    (
+        r"py:class",
+        r"(flask_rpcenable\.[\w.]+\.)?"
+        r"(Settings|Dispatcher|Registry|CallLogger|Background|AdminState)",
+    ),
 ]

@@ -24,7 +24,7 @@ from flask_sqlalchemy import SQLAlchemy
 from werkzeug.serving import make_server
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable.calllog import record_outgoing
+from flask_rpcenable.calllog.recorder import record_outgoing
 
 OUT = Path(__file__).parent / "_static" / "screenshots"
 USER, PASSWORD = "admin", "screenshots"

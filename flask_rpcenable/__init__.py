@@ -5,11 +5,12 @@ from __future__ import annotations
 from xmlrpc.client import Binary, DateTime, Fault
 
 from . import faults, signals
+from .auth.signing import compute_signature, generate_auth_args
 from .background import postpone
-from .client import XMLRPCPoint
+from .client.point import XMLRPCPoint
 from .dispatch import CallContext, CallRecord
-from .extension import RPCEnable, RPCState
-from .signing import compute_signature, generate_auth_args
+from .extension import RPCEnable
+from .state import RPCState
 
 __version__ = "0.1.0"
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from flask import current_app
 
 from . import signals
-from .dbutil import report_write_failure
+from .db import report_write_failure
 from .faults import (
     APPLICATION_ERROR,
     APPLICATION_ERROR_MESSAGE,
@@ -29,8 +29,8 @@ from .faults import (
     METHOD_NOT_FOUND,
     Fault,
 )
+from .params import V1_AUTH_PARAMS
 from .registry import Procedure, Registry
-from .signature import V1_AUTH_PARAMS
 
 if TYPE_CHECKING:
     from .settings import Settings

@@ -3,63 +3,29 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from flask import Blueprint, Flask
 from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
 
-from .config_util import warn_unknown_settings
+from . import admin, auth, background, calllog, client
+from .auth.verifier import mark_auth
+from .background import postpone
+from .cli import init_db_command, rpc_cli
 from .dispatch import Dispatcher
 from .registry import REGISTERED_ATTR, Registry
-from .settings import Settings
+from .settings import Settings, warn_unknown_settings
+from .state import EXTENSION_KEY, RPCState
+from .views import make_blueprint
 
 if TYPE_CHECKING:
     from flask_caching import Cache
     from flask_sqlalchemy import SQLAlchemy
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Optional parts that plug into ``init_app``, in order. Each module has an
-#: ``init_app(app, state)`` function.
-COMPONENTS = (
-    "flask_rpcenable.calllog",
-    "flask_rpcenable.auth",
-    "flask_rpcenable.background",
-    "flask_rpcenable.client",
-    "flask_rpcenable.admin",
-)
-
-EXTENSION_KEY = "rpcenable"
-
-
-@dataclass
-class RPCState:
-    """What one :class:`RPCEnable` keeps per app, in ``app.extensions``."""
-
-    rpc: RPCEnable
-    app: Flask
-    settings: Settings
-    dispatcher: Dispatcher
-    db: SQLAlchemy
-    cache: Cache | None
-    blueprint_name: str
-    #: Whether this object owns the app's shared parts (admin, CLI, logging).
-    primary: bool
-    #: Whether ``db`` is the extension's own embedded database, whose tables
-    #: it creates itself.
-    embedded: bool = False
-    #: Models defined on ``db`` by the components (``IncomingCall`` ...).
-    models: SimpleNamespace = field(default_factory=SimpleNamespace)
-    #: Callables that add views to the Flask-Admin instance.
-    admin_views: list[Callable[[Any], None]] = field(default_factory=list)
-    #: Room for components to keep their own per-app objects.
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class RPCEnable:
@@ -130,8 +96,7 @@ class RPCEnable:
             )
         resolved_db, embedded = _resolve_db(app, db or self._db)
         state = RPCState(
-            rpc=self,
-            app=app,
+            registry=self.registry,
             settings=settings,
             dispatcher=Dispatcher(self.registry, settings),
             db=resolved_db,
@@ -141,21 +106,24 @@ class RPCEnable:
             embedded=embedded,
         )
         states[self] = state
-        from .views import make_blueprint
-
-        blueprint = make_blueprint(self, state)
+        blueprint = make_blueprint(state)
         app.register_blueprint(blueprint, url_prefix=settings.url_prefix)
         _exempt_from_csrf(app, blueprint)
-        for module_name in COMPONENTS:
-            importlib.import_module(module_name).init_app(app, state)
+        # The components, in order: each reads its settings, defines its
+        # models, plugs into the dispatcher and adds its ``flask rpc`` commands;
+        # the admin comes last, with a view for what the others defined.
+        calllog.init_app(app, state)
+        auth.init_app(app, state)
+        background.init_app(app, state)
+        client.init_app(app, state)
+        admin.init_app(app, state)
         if state.embedded:
             # Our own database: its tables are ours to create, so that logging
             # and API users work with no setup step.
             with app.app_context():
                 state.db.create_all()
         if state.primary:
-            from .cli import rpc_cli
-
+            rpc_cli.add_command(init_db_command)
             app.cli.add_command(rpc_cli)
             warn_unknown_settings(app)
 
@@ -196,13 +164,11 @@ class RPCEnable:
         return decorator if func is None else decorator(func)
 
     def auth(self, func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
-        """Require authentication for a function; see :mod:`flask_rpcenable.auth`.
+        """Require authentication for a function; see ``docs/auth.rst``.
 
         Put it *below* ``@rpc.register``. The function receives the API user
         as its first argument.
         """
-        from .auth import mark_auth
-
         def decorator(f: F) -> F:
             if getattr(f, REGISTERED_ATTR, False):
                 raise TypeError(
@@ -216,8 +182,6 @@ class RPCEnable:
     def postpone(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         """Run a function's calls in the background: the same as
         :func:`flask_rpcenable.postpone`, offered here for convenience."""
-        from .background import postpone
-
         return postpone(func, **options) if func is not None else postpone(**options)
 
     # -- access --------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .signature import ParamChecker, build_checker
+from .params import ParamChecker, build_checker
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -8,27 +8,26 @@ an XML-RPC response with status 200.
 from __future__ import annotations
 
 import re
-import zlib
 from functools import partial
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Request, Response, abort, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from .compression import BadCompression, TooLarge, UnsupportedEncoding, read_capped
 from .dispatch import CallContext
 from .faults import APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE, Fault
-from .xmlrpc import decode_request, encode_fault, encode_response
+from .protocols.xmlrpc_codec import decode_request, encode_fault, encode_response
 
 if TYPE_CHECKING:
-    from .extension import RPCEnable, RPCState
     from .settings import Settings
+    from .state import RPCState
 
 #: Clients that read ``<i8>``: Python's xmlrpc.client and Apache XML-RPC.
 _I8_CLIENTS = re.compile(r"^(Python-xmlrpc/|Apache XML RPC)")
-_CHUNK = 64 * 1024
 
 
-def make_blueprint(rpc: RPCEnable, state: RPCState) -> Blueprint:
+def make_blueprint(state: RPCState) -> Blueprint:
     """The blueprint serving ``<prefix>/`` and ``<prefix>/v<N>/`` for one app."""
     blueprint = Blueprint(state.blueprint_name, __name__, template_folder="templates")
     settings = state.settings
@@ -47,7 +46,7 @@ def make_blueprint(rpc: RPCEnable, state: RPCState) -> Blueprint:
 
     def endpoint(version: int | None) -> Response | str:
         req: Request = request._get_current_object()  # type: ignore[attr-defined]
-        if not rpc.registry.has_version(version) or (
+        if not state.registry.has_version(version) or (
             # One URL per namespace: ``/v02/`` is not ``/v2/``.
             version is not None and not req.path.rstrip("/").endswith(f"/v{version}")
         ):
@@ -55,7 +54,7 @@ def make_blueprint(rpc: RPCEnable, state: RPCState) -> Blueprint:
         if req.method == "GET":
             if not settings.browsable:
                 abort(405, valid_methods=["POST"])
-            return _method_page(rpc, state, version)
+            return _method_page(state, version)
         ctx = CallContext(
             version=version,
             protocol="xmlrpc",
@@ -130,65 +129,28 @@ def _method_name(body: bytes, settings: Settings) -> str:
 def _read_body(req: Request, limit: int) -> bytes:
     """Read the request body, refusing more than ``limit`` bytes (HTTP 413).
 
-    A gzip or deflate body is decompressed with the same cap on its
-    decompressed size, so a compression bomb is refused without a memory
-    spike. Any other content encoding is HTTP 415.
+    A gzip or deflate body is inflated with the same cap on its inflated
+    size, so a compression bomb is refused without a memory spike; invalid or
+    truncated compressed data, or data after its end, is HTTP 400. Any other
+    content encoding is HTTP 415.
     """
     length = req.content_length
     if length is not None and length > limit:
         abort(413)
-    encoding = req.headers.get("Content-Encoding", "identity").strip().lower()
-    stream = req.stream
-    if encoding in ("", "identity"):
-        if length is not None:
-            # Exactly what was announced (the stream stops there): reading
-            # ``limit + 1`` would make a buffer of the limit's size per call.
-            body = stream.read(length)
-            while len(body) < length and (more := stream.read(length - len(body))):
-                body += more  # a WSGI server that returns short reads
-            return body
-        parts: list[bytes] = []
-        size = 0
-        while chunk := stream.read(_CHUNK):  # chunked transfer: no length known
-            size += len(chunk)
-            if size > limit:
-                abort(413)
-            parts.append(chunk)
-        return b"".join(parts)
-    if encoding in ("gzip", "x-gzip"):
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    elif encoding == "deflate":
-        inflater = zlib.decompressobj()
-    else:
-        abort(415)
-    parts = []
-    size = read = 0
+    encoding = req.headers.get("Content-Encoding", "identity")
     try:
-        while True:
-            chunk = inflater.unconsumed_tail or stream.read(_CHUNK)
-            if not chunk:
-                break
-            if not inflater.unconsumed_tail:
-                read += len(chunk)
-                if read > limit:
-                    abort(413)
-            part = inflater.decompress(chunk, limit + 1 - size)
-            size += len(part)
-            if size > limit:
-                abort(413)
-            parts.append(part)
-            if inflater.eof:
-                break
-    except zlib.error:
-        abort(400, "The request body is not valid compressed data.")
-    if not inflater.eof:
-        abort(400, "The compressed request body is truncated.")
-    return b"".join(parts)
+        return read_capped(req.stream.read, encoding, limit, length)
+    except TooLarge:
+        abort(413)
+    except UnsupportedEncoding:
+        abort(415)
+    except BadCompression as exc:
+        abort(400, f"The compressed request body cannot be read: {exc}.")
 
 
-def _method_page(rpc: RPCEnable, state: RPCState, version: int | None) -> str:
+def _method_page(state: RPCState, version: int | None) -> str:
     dispatcher = state.dispatcher
-    procedures = rpc.registry.methods(version)
+    procedures = state.registry.methods(version)
     authenticator = dispatcher.authenticator
     methods = []
     for procedure in procedures:
@@ -209,7 +171,7 @@ def _method_page(rpc: RPCEnable, state: RPCState, version: int | None) -> str:
         "rpcenable/methods.html",
         methods=methods,
         version=version,
-        versions=rpc.registry.versions(),
+        versions=state.registry.versions(),
         endpoint_url=request.base_url,
         app_name=current_app.name,
         blueprint=state.blueprint_name,

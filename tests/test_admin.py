@@ -21,7 +21,7 @@ from test_calllog_helpers import (  # noqa: F401  (fixtures)
 
 from flask_rpcenable import RPCEnable
 from flask_rpcenable.admin import RPCModelView, category_for, get_admin
-from flask_rpcenable.dashboard import build_dashboard
+from flask_rpcenable.admin.dashboard import build_dashboard
 
 MakeLogApp = Callable[..., LogApp]
 CREDENTIALS = {"RPCENABLE_ADMIN_USERNAME": "admin", "RPCENABLE_ADMIN_PASSWORD": "correct horse"}
@@ -179,7 +179,7 @@ def _filter(client: Any, base: str, column: str, operation: str, value: str) -> 
 
 
 def test_outgoing_list(make_log_app: MakeLogApp) -> None:
-    from flask_rpcenable.calllog import record_outgoing
+    from flask_rpcenable.calllog.recorder import record_outgoing
 
     log = make_log_app(None, **CREDENTIALS)
     with log.app.app_context():
@@ -274,7 +274,7 @@ def test_views_inside_the_apps_own_admin(tmp_path: Any) -> None:
         db.engine.dispose()
 
 
-def test_component_view_factories_and_rpcmodelview(tmp_path: Any) -> None:
+def test_app_view_next_to_ours_on_rpcmodelview(tmp_path: Any) -> None:
     app = build_app(tmp_path, **CREDENTIALS)
     db = SQLAlchemy()
 
@@ -288,30 +288,14 @@ def test_component_view_factories_and_rpcmodelview(tmp_path: Any) -> None:
 
     db.init_app(app)
     rpc = RPCEnable()
-    given: list[Any] = []
 
-    # What the auth and background components do in their init_app.
-    import flask_rpcenable.calllog as calllog
-
-    original = calllog.init_app
-
-    def init_with_view(app_: Flask, state: Any) -> None:
-        original(app_, state)
-        state.models.Widget = Widget
-
-        def add_views(admin: Admin) -> None:
-            given.append(admin)
-            admin.add_view(WidgetView(Widget, state.db, name="Widgets",
-                                      category=category_for(admin), endpoint="widgets"))
-
-        state.admin_views.append(add_views)
-
-    calllog.init_app = init_with_view  # type: ignore[assignment]
-    try:
-        rpc.init_app(app, db=db)
-    finally:
-        calllog.init_app = original  # type: ignore[assignment]
-    assert given == [get_admin(app)]
+    rpc.init_app(app, db=db)
+    # What logging.rst shows: the app adds its own view next to ours.
+    admin = get_admin(app)
+    assert admin is not None
+    admin.add_view(
+        WidgetView(Widget, db, name="Widgets", category=category_for(admin), endpoint="widgets")
+    )
     with app.app_context():
         db.create_all()
     client = app.test_client()
@@ -342,6 +326,7 @@ def test_only_primary_sets_up_admin(tmp_path: Any) -> None:
     second.init_app(app)
     admins = app.extensions["admin"]
     assert len(admins) == 1
-    assert "admin" not in second.state(app).extra
+    assert first.state(app).admin is not None
+    assert second.state(app).admin is None
     with app.app_context():
         first.state(app).db.engine.dispose()

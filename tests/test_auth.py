@@ -18,12 +18,12 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Mapped, mapped_column
 from test_auth_helpers import AuthEnv, fault_of, make_env, v1
 
-import flask_rpcenable.auth as auth_module
+import flask_rpcenable.auth.verifier as auth_module
 from flask_rpcenable import RPCEnable, signals
-from flask_rpcenable.auth import MSG_FAILED, mark_auth
-from flask_rpcenable.dbutil import bookkeeping_engine
-from flask_rpcenable.signing import compute_signature, new_nonce
-from flask_rpcenable.users import BaseAPIUser, api_user_model, create_api_user
+from flask_rpcenable.auth.signing import compute_signature, new_nonce
+from flask_rpcenable.auth.users import BaseAPIUser, api_user_model, create_api_user
+from flask_rpcenable.auth.verifier import MSG_FAILED, mark_auth
+from flask_rpcenable.db import bookkeeping_engine
 
 
 @pytest.fixture

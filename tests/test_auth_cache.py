@@ -18,9 +18,9 @@ from flask_sqlalchemy import SQLAlchemy
 from test_auth_helpers import fault_of, make_env, new_app, v1
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable.auth import NonceStore, ProcessNonceCache
-from flask_rpcenable.signing import new_nonce
-from flask_rpcenable.users import create_api_user
+from flask_rpcenable.auth.nonces import NonceStore, ProcessNonceCache
+from flask_rpcenable.auth.signing import new_nonce
+from flask_rpcenable.auth.users import create_api_user
 
 
 def authenticator(app: Flask, rpc: RPCEnable) -> Any:

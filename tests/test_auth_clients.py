@@ -52,7 +52,7 @@ def test_documented_node_client(env: AuthEnv, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("scheme", ["v1", "v2"])
 def test_xmlrpcpoint_client(env: AuthEnv, scheme: str) -> None:
-    from flask_rpcenable.client import XMLRPCPoint
+    from flask_rpcenable.client.point import XMLRPCPoint
 
     point = XMLRPCPoint(env.url + "/rpc/", auth=("zoë", env.keys["zoë"]), auth_scheme=scheme)
     try:

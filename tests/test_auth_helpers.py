@@ -17,8 +17,8 @@ from flask_sqlalchemy import SQLAlchemy
 from live import build_app
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable.signing import compute_signature, new_nonce, sign_request_v2
-from flask_rpcenable.users import create_api_user
+from flask_rpcenable.auth.signing import compute_signature, new_nonce, sign_request_v2
+from flask_rpcenable.auth.users import create_api_user
 
 
 def new_app(path: Path, **config: Any) -> Flask:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from test_auth_helpers import AuthEnv, fault_of, make_env, post_raw
 
-from flask_rpcenable.auth import MSG_FAILED
-from flask_rpcenable.signing import new_nonce, sign_request_v2
+from flask_rpcenable.auth.signing import new_nonce, sign_request_v2
+from flask_rpcenable.auth.verifier import MSG_FAILED
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from flask_rpcenable.background import (
     postpone,
     shutdown,
 )
-from flask_rpcenable.background_core import get_background
+from flask_rpcenable.background.core import get_background
 
 
 @pytest.fixture

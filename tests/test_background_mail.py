@@ -13,7 +13,7 @@ from flask import Flask
 from flask_mail import Mail
 
 from flask_rpcenable.background import BackgroundJobFailed, shutdown
-from flask_rpcenable.background_core import get_background
+from flask_rpcenable.background.core import get_background
 
 ADMINS = ["ops@example.com", ("Dev Team", "dev@example.com")]
 

@@ -17,7 +17,7 @@ from conftest import env_or_skip
 from flask import Flask
 
 from flask_rpcenable.background import BackgroundJobFailed, postpone
-from flask_rpcenable.background_core import get_background
+from flask_rpcenable.background.core import get_background
 
 
 @pytest.fixture
@@ -217,7 +217,7 @@ def test_result_times_out_while_no_worker_runs(rq_app: Flask) -> None:
 
 
 def test_job_run_outside_the_worker_needs_the_app(rq_app: Flask) -> None:
-    from flask_rpcenable.background_rq import execute
+    from flask_rpcenable.background.rq_backend import execute
 
     with pytest.raises(RuntimeError, match="flask --app yourapp rpc worker"):
         execute("test_background_helpers:whoami", (), {})

@@ -23,7 +23,8 @@ from flask_sqlalchemy import SQLAlchemy
 from live import build_app
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable.calllog import (
+from flask_rpcenable.admin.dashboard import percentile
+from flask_rpcenable.calllog.recorder import (
     DEFAULTS,
     cut_text,
     dump_json,
@@ -32,7 +33,6 @@ from flask_rpcenable.calllog import (
     strip_url_credentials,
     summarize_multicall,
 )
-from flask_rpcenable.dashboard import percentile
 
 KEYS = tuple(DEFAULTS["RPCENABLE_LOG_REDACT_KEYS"])
 

@@ -18,15 +18,15 @@ from client_helpers import StdlibXMLRPCServer, free_port
 from flask import Flask, request
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable.client import (
+from flask_rpcenable.auth.signing import generate_auth_args
+from flask_rpcenable.auth.users import create_api_user
+from flask_rpcenable.client.point import (
     REDACTED,
     ConnectError,
     XMLRPCPoint,
     looks_like_auth_args,
     redact_auth_params,
 )
-from flask_rpcenable.signing import generate_auth_args
-from flask_rpcenable.users import create_api_user
 
 
 def make_remote(make_app: Callable[..., Flask], **config: Any) -> tuple[Flask, RPCEnable, str]:

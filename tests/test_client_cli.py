@@ -11,7 +11,7 @@ from client_helpers import free_port
 from flask import Flask
 from test_client import make_remote
 
-from flask_rpcenable.client_cli import parse_argument, to_json
+from flask_rpcenable.client.cli import parse_argument, to_json
 
 
 @pytest.fixture

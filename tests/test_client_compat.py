@@ -15,8 +15,8 @@ from client_helpers import StdlibXMLRPCServer
 from flask import Flask
 from test_client import make_remote
 
-from flask_rpcenable.client import REDACTED, XMLRPCPoint
-from flask_rpcenable.signing import generate_auth_args
+from flask_rpcenable.auth.signing import generate_auth_args
+from flask_rpcenable.client.point import REDACTED, XMLRPCPoint
 
 
 class RecordingTransport(xmlrpc.client.Transport):

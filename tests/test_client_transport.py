@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from client_helpers import CannedServer, SilentServer, free_port, self_signed_cert, xml_response
 
-from flask_rpcenable.client import (
+from flask_rpcenable.client.codec import decode_response
+from flask_rpcenable.client.point import (
     BadResponse,
     ConnectError,
     ConnectTimeout,
@@ -28,8 +29,7 @@ from flask_rpcenable.client import (
     TransportError,
     XMLRPCPoint,
 )
-from flask_rpcenable.client_codec import decode_response
-from flask_rpcenable.client_transport import DEFAULT_MAX_RESPONSE_SIZE
+from flask_rpcenable.client.transport import DEFAULT_MAX_RESPONSE_SIZE
 
 OK_INT = xml_response("<int>7</int>")
 

@@ -1,5 +1,5 @@
 """The ``rpcenable`` console script: the installed script (and ``python -m
-flask_rpcenable.console``) run as subprocesses, with no Flask app, against a
+flask_rpcenable.client.console``) run as subprocesses, with no Flask app, against a
 real server on 127.0.0.1."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from client_helpers import free_port
 from flask import Flask
 from test_client import make_remote
 
-from flask_rpcenable import client_cli, console
+from flask_rpcenable.client import cli as client_cli
+from flask_rpcenable.client import console
 
 SCRIPT = Path(sys.executable).with_name("rpcenable")
 
@@ -42,7 +43,7 @@ def run(*args: str, env: dict[str, str] | None = None, module: bool = False,
     Flask app to find, no API key unless given."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "RPCENABLE_"))}
     clean.update(env or {})
-    command = [sys.executable, "-m", "flask_rpcenable.console"] if module else [str(SCRIPT)]
+    command = [sys.executable, "-m", "flask_rpcenable.client.console"] if module else [str(SCRIPT)]
     return subprocess.run(
         [*command, *args], env=clean, cwd=cwd, capture_output=True, text=True, timeout=120,
         check=False,
@@ -51,7 +52,7 @@ def run(*args: str, env: dict[str, str] | None = None, module: bool = False,
 
 def test_script_is_installed_as_an_entry_point() -> None:
     (entry,) = metadata.entry_points(group="console_scripts", name="rpcenable")
-    assert entry.value == "flask_rpcenable.console:main"
+    assert entry.value == "flask_rpcenable.client.console:main"
     assert SCRIPT.exists(), f"{SCRIPT} is missing: pip install -e . installs it"
 
 

@@ -14,9 +14,9 @@ import pytest
 from core_helpers import Reply, call_body, new_app, post, running
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable import xmlrpc as codec
 from flask_rpcenable.dispatch import CallRecord
 from flask_rpcenable.faults import INVALID_REQUEST, NOT_WELL_FORMED, Fault
+from flask_rpcenable.protocols import xmlrpc_codec as codec
 
 LIMIT = 64 * 1024
 DEPTH = 4

@@ -128,7 +128,7 @@ def test_admin_credentials_come_from_the_environment(monkeypatch, tmp_path):
 
 def test_secret_survives_a_restart_so_api_keys_keep_working(monkeypatch, tmp_path):
     from example.app import create_app
-    from flask_rpcenable.users import create_api_user, decrypt_api_key
+    from flask_rpcenable.auth.users import create_api_user, decrypt_api_key
 
     monkeypatch.delenv("FLASK_SECRET_KEY", raising=False)
     first = create_app(instance_path=str(tmp_path))

@@ -12,7 +12,7 @@ import pytest
 from conftest import env_or_skip
 from test_security_helpers import APP_SECRET, SecApp, make_sec_app, row_text
 
-from flask_rpcenable.signing import compute_signature, new_nonce, sign_request_v2
+from flask_rpcenable.auth.signing import compute_signature, new_nonce, sign_request_v2
 
 ODD_NAMES = ["a b", "x" * 255, "new\nline", "col:on::", "\u00fcn\u00ef \u4e2d", "tab\tx", "\x7f"]
 

@@ -18,8 +18,8 @@ from flask_sqlalchemy import SQLAlchemy
 from live import basic_auth
 
 from flask_rpcenable import Fault, RPCEnable, postpone
-from flask_rpcenable.signing import compute_signature, new_nonce
-from flask_rpcenable.users import create_api_user
+from flask_rpcenable.auth.signing import compute_signature, new_nonce
+from flask_rpcenable.auth.users import create_api_user
 
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "correct horse battery"

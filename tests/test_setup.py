@@ -100,7 +100,7 @@ def test_rq_backend_without_rq_installed_is_a_clear_error(
 ) -> None:
     # Make "import rq" fail as it does where the package is not installed.
     monkeypatch.setitem(sys.modules, "rq", None)
-    monkeypatch.delitem(sys.modules, "flask_rpcenable.background_rq", raising=False)
+    monkeypatch.delitem(sys.modules, "flask_rpcenable.background.rq_backend", raising=False)
     app = build_app(tmp_path, RPCENABLE_BACKGROUND="rq")
     with pytest.raises(RuntimeError, match="needs the rq and redis packages"):
         _rpc().init_app(app)

@@ -90,7 +90,7 @@ def test_cli_reads_no_deprecated_click_api() -> None:
 @pytest.mark.parametrize("key", BOOLEAN_SETTINGS)
 @pytest.mark.parametrize("word", ["false", "False", "NO", "off", "0", 0, False])
 def test_boolean_setting_false_words(tmp_path: Path, key: str, word: Any) -> None:
-    from flask_rpcenable.config_util import bool_setting
+    from flask_rpcenable.settings import bool_setting
 
     assert bool_setting(key, word) is False
     app = echo_app(tmp_path, **{key: word})
@@ -99,7 +99,7 @@ def test_boolean_setting_false_words(tmp_path: Path, key: str, word: Any) -> Non
 
 @pytest.mark.parametrize("word", ["true", "TRUE", "Yes", "on", "1", 1, True])
 def test_boolean_setting_true_words(word: Any) -> None:
-    from flask_rpcenable.config_util import bool_setting
+    from flask_rpcenable.settings import bool_setting
 
     assert bool_setting("RPCENABLE_LOG_INCOMING", word) is True
 

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from flask_rpcenable.signing import (
+from flask_rpcenable.auth.signing import (
     SCHEME_V2,
     compute_signature,
     generate_auth_args,

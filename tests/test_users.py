@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from test_auth_helpers import AuthEnv, fault_of, make_env, new_app, v1
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable.users import (
+from flask_rpcenable.auth.users import (
     API_USER_TABLE,
     BaseAPIUser,
     create_api_user,

@@ -1,0 +1,259 @@
+"""The replay cache: each nonce is accepted once per user while it could be valid.
+
+The cache is a Flask-Caching :class:`~flask_caching.Cache` (given, or built
+from the ``RPCENABLE_CACHE_*`` settings); :class:`NonceStore` records nonces
+in its backend with an atomic ``add`` (Redis: ``SET NX EX``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+from flask_caching.backends.simplecache import SimpleCache
+
+from .verifier import DEFAULTS
+
+if TYPE_CHECKING:
+    from flask_caching import Cache
+
+    from ..state import RPCState
+
+__all__ = [
+    "NonceStore",
+    "ProcessNonceCache",
+    "backend_of",
+    "build_cache",
+    "refuse_null_cache",
+    "resolve_cache",
+    "warn_about_backend",
+]
+
+
+class ProcessNonceCache(SimpleCache):
+    """The backend behind the default ``RPCENABLE_CACHE_TYPE = "SimpleCache"``.
+
+    Flask-Caching's SimpleCache drops its oldest entries beyond
+    ``threshold``, which would let a recorded nonce be replayed inside its
+    window. This one never evicts an entry that is still valid: only
+    verified calls record a nonce, so the size stays bounded by legitimate
+    traffic. Expired entries are purged at most once a second once the
+    store is over its threshold. Every operation holds the cache's lock, so
+    ``add`` is atomic between threads.
+    """
+
+    _last_purge = 0.0
+
+    def _prune(self) -> None:
+        if self._over_threshold():
+            now = time.time()
+            if now - self._last_purge >= 1.0:
+                self._last_purge = now
+                self._remove_expired(now)
+
+
+_SIMPLE_NAMES = {
+    "simple",
+    "simplecache",
+    "flask_caching.backends.simplecache",
+    "flask_caching.backends.simplecache.simplecache",
+}
+_MEMCACHED_NAMES = {
+    "memcached",
+    "memcachedcache",
+    "flask_caching.backends.memcachedcache",
+    "flask_caching.backends.memcache.memcachedcache",
+}
+#: Flask-Caching options that must not leak from the app's own ``CACHE_*``.
+_CACHE_BASE: dict[str, Any] = {
+    "CACHE_DEFAULT_TIMEOUT": 600,
+    "CACHE_IGNORE_ERRORS": False,
+    "CACHE_MEMCACHED_SERVERS": None,
+    "CACHE_DIR": None,
+    "CACHE_OPTIONS": None,
+    "CACHE_ARGS": [],
+    "CACHE_NO_NULL_WARNING": True,
+    "CACHE_SOURCE_CHECK": False,
+    "CACHE_ENABLE_SIGNALS": False,
+    "CACHE_SERIALIZER": None,
+    "CACHE_HASH_METHOD": hashlib.sha256,
+    "CACHE_FILE_HASH_METHOD": hashlib.sha256,
+}
+
+
+def _memcached_servers(servers: Any) -> Any:
+    """A pymemcache client when cachelib finds none of its memcached libraries."""
+    if servers is not None and not isinstance(servers, (list, tuple, str)):
+        return servers  # already a client
+    if isinstance(servers, str):
+        servers = [s for s in re.split(r"[,\s]+", servers) if s]
+    for module in ("pylibmc", "memcache", "libmc"):
+        try:
+            __import__(module)
+            return servers
+        except ImportError:
+            continue
+    try:
+        from pymemcache.client.hash import HashClient
+    except ImportError:
+        return servers
+    pairs = []
+    for server in servers or ["127.0.0.1:11211"]:
+        host, _, port = str(server).rpartition(":")
+        pairs.append((host or "127.0.0.1", int(port or 11211)))
+    # noreply=False: add() must report whether the key was already there.
+    return HashClient(pairs, default_noreply=False, use_pooling=True, connect_timeout=5,
+                      timeout=5)
+
+
+def build_cache(app: Flask) -> Cache:
+    """A Flask-Caching :class:`~flask_caching.Cache` from the ``RPCENABLE_CACHE_*`` keys.
+
+    ``RPCENABLE_CACHE_X`` becomes Flask-Caching's ``CACHE_X``; the app's own
+    ``CACHE_*`` keys and its own cache object are left alone.
+    """
+    from flask_caching import Cache
+
+    config: dict[str, Any] = {key: None for key in app.config if key.startswith("CACHE_")}
+    config.update(_CACHE_BASE)
+    for key, value in app.config.items():
+        if key.startswith("RPCENABLE_CACHE_"):
+            config["CACHE_" + key[len("RPCENABLE_CACHE_") :]] = value
+    kind = str(config.get("CACHE_TYPE") or "SimpleCache")
+    if kind.lower() in _SIMPLE_NAMES:
+        kind = f"{__name__}.ProcessNonceCache"
+    own_client: Any = None
+    if kind.lower() in _MEMCACHED_NAMES:
+        servers = config["CACHE_MEMCACHED_SERVERS"]
+        config["CACHE_MEMCACHED_SERVERS"] = _memcached_servers(servers)
+        if config["CACHE_MEMCACHED_SERVERS"] is not servers and hasattr(
+            config["CACHE_MEMCACHED_SERVERS"], "close"
+        ):
+            own_client = config["CACHE_MEMCACHED_SERVERS"]
+    config["CACHE_TYPE"] = kind
+    for key in ("CACHE_THRESHOLD", "CACHE_KEY_PREFIX"):
+        if config.get(key) is None:
+            config[key] = DEFAULTS[f"RPCENABLE_{key}"]
+    cache = Cache(with_jinja2_ext=False, config=config)
+    cache.init_app(app)
+    if own_client is not None:
+        # close the sockets of the client we made when the app goes away
+        weakref.finalize(app, own_client.close)
+    return cache
+
+
+def backend_of(app: Flask, cache: Cache) -> Any:
+    try:
+        return app.extensions["cache"][cache]
+    except KeyError:
+        raise RuntimeError(
+            "RPCEnable(cache=cache): call cache.init_app(app) before rpc.init_app(app)."
+        ) from None
+
+
+class NonceStore:
+    """Records nonces once, atomically, in a Flask-Caching backend.
+
+    :param backend: the cachelib backend (``app.extensions["cache"][cache]``).
+    :param timeout: how long a nonce is kept (twice the window).
+    """
+
+    def __init__(self, backend: Any, timeout: int) -> None:
+        from cachelib.file import FileSystemCache
+        from cachelib.redis_base import BaseRedisCache
+
+        self.backend = backend
+        self.timeout = timeout
+        self._redis = isinstance(backend, BaseRedisCache) and hasattr(backend, "_write_client")
+        # FileSystemCache.add is check-then-set: serialise it in this process.
+        self._lock: threading.Lock | None = (
+            threading.Lock() if isinstance(backend, FileSystemCache) else None
+        )
+
+    @staticmethod
+    def key(username: str, nonce: str) -> str:
+        """The cache key of a nonce: short, ASCII, safe for memcached."""
+        digest = hashlib.sha256(f"{username}\n{nonce}".encode()).hexdigest()
+        return f"nonce:{digest}"
+
+    def add(self, username: str, nonce: str) -> bool:
+        """Record the nonce; ``False`` when it was already recorded."""
+        key = self.key(username, nonce)
+        if self._redis:
+            # SET NX EX: one atomic command, the expiry included.
+            name = f"{self.backend._get_prefix()}{key}"
+            return bool(self.backend._write_client.set(name, b"1", nx=True, ex=self.timeout))
+        if self._lock is not None:
+            with self._lock:
+                return bool(self.backend.add(key, "1", timeout=self.timeout))
+        return bool(self.backend.add(key, "1", timeout=self.timeout))
+
+
+def refuse_null_cache(backend: Any) -> None:
+    from cachelib.base import NullCache as CachelibNullCache
+    from flask_caching.backends.nullcache import NullCache
+
+    if isinstance(backend, (NullCache, CachelibNullCache)):
+        raise RuntimeError(
+            "flask-rpcenable: the replay cache is a NullCache, so replay protection would "
+            "silently be off. Set RPCENABLE_CACHE_TYPE (e.g. 'RedisCache') or pass "
+            "RPCEnable(cache=...) with a real backend."
+        )
+
+
+#: Replay-cache backends already warned about (two objects may share one).
+_warned_backends: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def warn_about_backend(app: Flask, backend: Any) -> None:
+    """Warn, once per backend, when the replay cache does not protect every worker."""
+    from cachelib.file import FileSystemCache
+    from cachelib.simple import SimpleCache as CachelibSimpleCache
+
+    try:
+        if backend in _warned_backends:
+            return
+        _warned_backends.add(backend)
+    except TypeError:  # a backend that cannot be weakly referenced: warn every time
+        pass
+    name = type(backend).__name__
+    if isinstance(backend, CachelibSimpleCache) and not isinstance(backend, ProcessNonceCache):
+        app.logger.warning(
+            "flask-rpcenable: the replay cache is a SimpleCache that evicts entries beyond "
+            "its threshold (%s); a nonce evicted before it expires can be replayed. Prefer "
+            "a shared backend such as RedisCache.",
+            getattr(backend, "_threshold", "?"),
+        )
+    if app.debug or app.testing:
+        return
+    if isinstance(backend, CachelibSimpleCache):
+        app.logger.warning(
+            "flask-rpcenable: the replay cache (%s) lives inside one process: with several "
+            "worker processes a captured request can be replayed once per process. Use a "
+            "shared cache: RPCENABLE_CACHE_TYPE='RedisCache' with RPCENABLE_CACHE_REDIS_URL, "
+            "memcached, or RPCEnable(cache=...).",
+            name,
+        )
+    elif isinstance(backend, FileSystemCache):
+        app.logger.warning(
+            "flask-rpcenable: the replay cache (FileSystemCache) is not atomic between "
+            "processes: two workers may both accept a replayed request. Use RedisCache or "
+            "memcached."
+        )
+
+
+def resolve_cache(app: Flask, state: RPCState) -> Cache:
+    if state.cache is not None:
+        return state.cache
+    shared = app.extensions.get("rpcenable_auth_cache")
+    if shared is None:
+        shared = build_cache(app)
+        app.extensions["rpcenable_auth_cache"] = shared
+    return shared
+
+

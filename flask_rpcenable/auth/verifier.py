@@ -1,0 +1,413 @@
+"""Stateless HMAC authentication: the ``@rpc.auth`` marker and the verifier.
+
+Two schemes are accepted (see ``docs/auth.rst``):
+
+- **v1**, compatible with django-rpcenable: the first four parameters of the
+  call are ``nonce, timestamp, username, signature``.
+- **v2**: an ``Authorization: RPCEnable-HMAC-SHA256 ...`` header whose
+  signature also covers the HTTP method, the path and the SHA-256 of the
+  body; it is checked on the raw bytes before the XML is parsed.
+
+Checks run in this order: shapes (nonce -> 401, timestamp -> 403, username
+-> 406), the time window ``RPCENABLE_AUTH_WINDOW`` both ways (403), the
+active user and the HMAC compared in constant time (406 for an unknown user,
+an inactive user and a wrong signature alike), and only then the nonce is
+recorded with an atomic ``add`` in a shared cache (402 when it was already
+there). ``last_login`` is set with a single ``UPDATE``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ..db import bookkeeping_write
+from ..dispatch import REDACTED, AuthResult, CallContext
+from ..faults import (
+    AUTH_BAD_NONCE,
+    AUTH_BAD_TIMESTAMP,
+    AUTH_FAILED,
+    AUTH_NONCE_USED,
+    SYSTEM_ERROR,
+    Fault,
+)
+from ..params import V1_AUTH_PARAMS
+from ..registry import AUTH_ATTR, Procedure
+from .signing import (
+    NONCE_RE,
+    compute_signature,
+    parse_authorization_v2,
+    signature_v2,
+    string_to_sign_v2,
+)
+from .users import (
+    USERNAME_MAX,
+    decrypt_api_key,
+    encrypt_api_key,
+    generate_api_key,
+    has_secret,
+    resolve_user_model,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+
+    from ..state import RPCState
+    from .nonces import NonceStore
+
+__all__ = [
+    "DEFAULTS",
+    "HMACAuthenticator",
+    "mark_auth",
+]
+
+#: Settings of this component and their defaults.
+DEFAULTS: dict[str, Any] = {
+    "RPCENABLE_AUTH_WINDOW": 300,
+    "RPCENABLE_AUTH_SCHEMES": ("v1", "v2"),
+    "RPCENABLE_USER_MODEL": None,
+    "RPCENABLE_SECRET_KEY": None,
+    "RPCENABLE_SECRET_KEY_FALLBACKS": (),
+    "RPCENABLE_CACHE_TYPE": "SimpleCache",
+    "RPCENABLE_CACHE_KEY_PREFIX": "rpcenable_",
+    "RPCENABLE_CACHE_THRESHOLD": 100_000,
+}
+
+SCHEMES = ("v1", "v2")
+_AUTH_OPTIONS = frozenset({"user_model", "user_filter"})
+_TIMESTAMP_RE = re.compile(r"[0-9]{1,15}")
+_MAX_SIGNATURE = 256
+
+MSG_FAILED = "Authentication failed"
+MSG_NONCE = (
+    "Authentication failed: malformed nonce (16 to 128 characters of A-Z, a-z, 0-9, '_' and '-')"
+)
+MSG_MISSING = (
+    "Authentication required: pass nonce, timestamp, username and signature as the first "
+    "four parameters (scheme v1) or send an 'Authorization: RPCEnable-HMAC-SHA256' header "
+    "(scheme v2)"
+)
+MSG_TIMESTAMP = "Authentication failed: the timestamp must be an integer (Unix seconds)"
+MSG_WINDOW = (
+    "Authentication failed: the timestamp is more than {window} s away from the server's "
+    "clock; check the client's clock"
+)
+MSG_REPLAY = "Authentication failed: this nonce was already used"
+MSG_UNCONFIGURED = "System error: authentication is not set up on this server"
+MSG_V1_OFF = (
+    "Authentication required: this server accepts only scheme v2 (an 'Authorization: "
+    "RPCEnable-HMAC-SHA256' header)"
+)
+MSG_OTHER_MODEL = (
+    "Authentication failed: this method authenticates another kind of user; use scheme v1"
+)
+
+HELP_V1 = (
+    "scheme v1 (pass nonce, timestamp, username and signature as the first four parameters)"
+)
+HELP_V2 = "scheme v2 (an 'Authorization: RPCEnable-HMAC-SHA256' header)"
+
+
+# -- the marker ---------------------------------------------------------------
+
+
+def _is_sql_criterion(value: Any) -> bool:
+    return isinstance(value, sa.sql.ColumnElement)
+
+
+def mark_auth(func: Callable[..., Any], **options: Any) -> Callable[..., Any]:
+    """Mark ``func`` as requiring authentication (what ``@rpc.auth`` does).
+
+    :param user_model: the API user model for this function (a class or a
+        dotted path) instead of ``RPCENABLE_USER_MODEL``. Such a function is
+        reachable with scheme v1 only (scheme v2 verifies the request against
+        the app's user model before the method is known).
+    :param user_filter: who of the active users may call it: a callable
+        ``f(user) -> bool``, or a SQLAlchemy criterion (or a list of them)
+        on the user model, e.g. ``APIUser.username.startswith("partner-")``.
+        A user it refuses gets the same fault 406 as a wrong signature.
+    :raises TypeError: on an unknown option or a filter of the wrong type.
+    """
+    unknown = set(options) - _AUTH_OPTIONS
+    if unknown:
+        raise TypeError(
+            f"@rpc.auth got unknown options {sorted(unknown)}; it takes user_model= and "
+            "user_filter="
+        )
+    user_filter = options.get("user_filter")
+    if user_filter is not None:
+        criteria = user_filter if isinstance(user_filter, (list, tuple)) else None
+        ok = (
+            _is_sql_criterion(user_filter)
+            or (criteria is not None and criteria and all(map(_is_sql_criterion, criteria)))
+            or (criteria is None and callable(user_filter))
+        )
+        if not ok:
+            raise TypeError(
+                "@rpc.auth(user_filter=...) takes a callable f(user) -> bool or SQLAlchemy "
+                f"criteria, got {user_filter!r}"
+            )
+        if criteria is not None:
+            options["user_filter"] = tuple(criteria)
+    setattr(func, AUTH_ATTR, dict(options))
+    return func
+
+
+# -- the authenticator -----------------------------------------------------------
+
+
+def parse_schemes(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v for v in re.split(r"[,\s]+", value) if v]
+    try:
+        schemes = tuple(str(v).lower() for v in value)
+    except TypeError:
+        schemes = ()
+    if not schemes or any(s not in SCHEMES for s in schemes):
+        raise RuntimeError(
+            f"RPCENABLE_AUTH_SCHEMES must list some of {SCHEMES}, got {value!r}"
+        )
+    return tuple(s for s in SCHEMES if s in schemes)
+
+
+def parse_window(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RuntimeError(f"RPCENABLE_AUTH_WINDOW must be a positive integer, got {value!r}")
+    return value
+
+
+class HMACAuthenticator:
+    """Verifies both HMAC schemes for one app (the dispatcher's authenticator).
+
+    :param state: the extension's per-app state (db, models).
+    :param window: accepted clock difference in seconds, both ways.
+    :param schemes: the enabled schemes, ``("v1", "v2")`` or a part of it.
+    :param nonces: where nonces are recorded.
+    """
+
+    def __init__(
+        self,
+        state: RPCState,
+        *,
+        window: int,
+        schemes: Sequence[str],
+        nonces: NonceStore,
+        user_model: type,
+    ) -> None:
+        self.state = state
+        self.window = window
+        self.schemes = tuple(schemes)
+        self.nonces = nonces
+        self.user_model = user_model
+        self._models: dict[Any, type] = {}
+        self._dummy: dict[int, str] = {}
+        parts = [HELP_V1 if s == "v1" else HELP_V2 for s in self.schemes]
+        self.help_text = "Requires authentication: " + " or ".join(parts) + "."
+
+    @property
+    def signature_prefix(self) -> Sequence[str]:
+        """The v1 auth parameters while v1 is enabled, else nothing."""
+        return V1_AUTH_PARAMS if "v1" in self.schemes else ()
+
+    # -- the protocol ----------------------------------------------------------
+
+    def verify_request(self, ctx: CallContext) -> AuthResult | None:
+        """Verify a scheme-v2 ``Authorization`` header on the raw request.
+
+        :returns: ``None`` without such a header (or with v2 disabled).
+        :raises Fault: 401/402/403/406 when the header is there but wrong.
+        """
+        if "v2" not in self.schemes:
+            return None
+        value = ctx.headers.get("Authorization")
+        if not value:
+            return None
+        try:
+            fields = parse_authorization_v2(value)
+        except ValueError as exc:
+            raise Fault(AUTH_BAD_NONCE, f"Authentication failed: {exc}") from None
+        if fields is None:
+            return None
+        nonce, timestamp, username = fields["nonce"], fields["timestamp"], fields["username"]
+        self._check_shapes(nonce, timestamp, username)
+        body_hash = hashlib.sha256(ctx.body).hexdigest()
+        message = string_to_sign_v2(
+            ctx.http_method, ctx.path, body_hash, nonce, timestamp, username
+        )
+        user = self._verify(
+            self.user_model,
+            username,
+            fields["signature"],
+            lambda key: signature_v2(key, message),
+        )
+        self._finish(self.user_model, user, username, nonce)
+        return AuthResult(user=user, username=username, params=[])
+
+    def authenticate(
+        self, procedure: Procedure, params: list[Any], ctx: CallContext
+    ) -> AuthResult:
+        """Authenticate one call of a guarded procedure.
+
+        :raises Fault: 401/402/403/406 when it fails.
+        """
+        options: dict[str, Any] = procedure.auth or {}
+        model = self._model_for(options)
+        if ctx.verified is not None:
+            user = ctx.verified.user
+            if not isinstance(user, model):
+                raise Fault(AUTH_FAILED, MSG_OTHER_MODEL)
+            if not self._passes_filter(model, user, options.get("user_filter")):
+                raise Fault(AUTH_FAILED, MSG_FAILED)
+            return AuthResult(user=user, username=ctx.verified.username, params=list(params))
+        if "v1" not in self.schemes:
+            raise Fault(AUTH_FAILED, MSG_V1_OFF)
+        if len(params) < len(V1_AUTH_PARAMS):
+            raise Fault(AUTH_BAD_NONCE, MSG_MISSING)
+        nonce, timestamp, username, signature = params[:4]
+        if isinstance(timestamp, bool):
+            raise Fault(AUTH_BAD_TIMESTAMP, MSG_TIMESTAMP)
+        if isinstance(timestamp, int):
+            timestamp = str(timestamp)
+        self._check_shapes(nonce, timestamp, username)
+        user = self._verify(
+            model,
+            username,
+            signature,
+            lambda key: compute_signature(nonce, timestamp, username, key),
+        )
+        if not self._passes_filter(model, user, options.get("user_filter")):
+            raise Fault(AUTH_FAILED, MSG_FAILED)
+        self._finish(model, user, username, nonce)
+        return AuthResult(user=user, username=username, params=list(params[4:]))
+
+    def redact(self, params: list[Any], ctx: CallContext) -> list[Any]:
+        """The params with the four v1 auth arguments replaced by ``"***"``.
+
+        Unless the request was verified by its v2 header, the first four
+        parameters are redacted, even with v1 turned off (a legacy client
+        may still send them).
+        """
+        if ctx.verified is not None:
+            return list(params)
+        count = min(len(params), len(V1_AUTH_PARAMS))
+        return [REDACTED] * count + list(params[count:])
+
+    # -- steps -----------------------------------------------------------------
+
+    def _check_shapes(self, nonce: Any, timestamp: Any, username: Any) -> None:
+        if not isinstance(nonce, str) or not NONCE_RE.fullmatch(nonce):
+            raise Fault(AUTH_BAD_NONCE, MSG_NONCE)
+        if not isinstance(timestamp, str) or not _TIMESTAMP_RE.fullmatch(timestamp):
+            raise Fault(AUTH_BAD_TIMESTAMP, MSG_TIMESTAMP)
+        if not isinstance(username, str) or not 0 < len(username) <= USERNAME_MAX:
+            raise Fault(AUTH_FAILED, MSG_FAILED)
+        if abs(time.time() - int(timestamp)) > self.window:
+            raise Fault(AUTH_BAD_TIMESTAMP, MSG_WINDOW.format(window=self.window))
+
+    def _verify(
+        self,
+        model: type,
+        username: str,
+        signature: Any,
+        sign: Callable[[str], str],
+    ) -> Any:
+        """The active user whose key produced ``signature``, or fault 406.
+
+        An unknown or inactive user costs the same work as a known one (a
+        decryption and an HMAC with a throwaway key), and every failure has
+        the same code and message.
+        """
+        if not has_secret(current_app):
+            current_app.logger.error(
+                "flask-rpcenable: an authenticated call was refused because no secret is "
+                "set: set SECRET_KEY or RPCENABLE_SECRET_KEY"
+            )
+            raise Fault(SYSTEM_ERROR, MSG_UNCONFIGURED)
+        user = self._load_user(model, username)
+        token = user.api_key_encrypted if user is not None else self._dummy_token()
+        try:
+            api_key = decrypt_api_key(token)
+        except RuntimeError:
+            current_app.logger.error(
+                "flask-rpcenable: the API key of user %r cannot be decrypted with the "
+                "configured secrets; set RPCENABLE_SECRET_KEY_FALLBACKS or rotate the key",
+                username,
+            )
+            raise Fault(AUTH_FAILED, MSG_FAILED) from None
+        expected = sign(api_key).encode()
+        given = signature.encode("utf-8", "replace") if isinstance(signature, str) else b""
+        if len(given) > _MAX_SIGNATURE:
+            given = b""
+        matches = hmac.compare_digest(expected, given)
+        if user is None or not matches:
+            raise Fault(AUTH_FAILED, MSG_FAILED)
+        return user
+
+    def _finish(self, model: type, user: Any, username: str, nonce: str) -> None:
+        """Record the nonce (402 if seen) and stamp ``last_login``."""
+        if not self.nonces.add(username, nonce):
+            raise Fault(AUTH_NONCE_USED, MSG_REPLAY)
+        # One UPDATE in a transaction of its own, through the library's own
+        # pool: the app's db.session (and whatever it holds) is not touched.
+        stamp = (
+            sa.update(model)
+            .where(model.id == user.id)  # type: ignore[attr-defined]
+            .values(last_login=utcnow())
+        )
+        try:
+            bookkeeping_write(
+                self.state.db, lambda conn: conn.execute(stamp), f"last_login of {username!r}"
+            )
+        except sa.exc.SQLAlchemyError:
+            current_app.logger.warning(
+                "flask-rpcenable: could not update last_login of API user %r",
+                username,
+                exc_info=True,
+            )
+
+    def _load_user(self, model: type, username: str) -> Any:
+        query = sa.select(model).where(
+            model.username == username,  # type: ignore[attr-defined]
+            model.active.is_(True),  # type: ignore[attr-defined]
+        )
+        return self.state.db.session.execute(query).scalars().first()
+
+    def _passes_filter(self, model: type, user: Any, user_filter: Any) -> bool:
+        if user_filter is None:
+            return True
+        if isinstance(user_filter, tuple) or _is_sql_criterion(user_filter):
+            criteria: Iterable[Any] = (
+                user_filter if isinstance(user_filter, tuple) else (user_filter,)
+            )
+            query = sa.select(model.id).where(  # type: ignore[attr-defined]
+                model.id == user.id,  # type: ignore[attr-defined]
+                *criteria,
+            )
+            return self.state.db.session.execute(query).first() is not None
+        return bool(user_filter(user))
+
+    def _model_for(self, options: dict[str, Any]) -> type:
+        spec = options.get("user_model")
+        if spec is None:
+            return self.user_model
+        model = self._models.get(spec)
+        if model is None:
+            model = resolve_user_model(spec, self.state.db)
+            self._models[spec] = model
+        return model
+
+    def _dummy_token(self) -> str:
+        """A key encrypted under the current secret, for unknown users."""
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        token = self._dummy.get(id(app))
+        if token is None:
+            token = encrypt_api_key(generate_api_key(), app)
+            self._dummy[id(app)] = token
+        return token

@@ -1,0 +1,257 @@
+"""Small database helpers shared by the models of the components.
+
+The call log (:mod:`flask_rpcenable.calllog.models`), the job records
+(:mod:`flask_rpcenable.background.records`) and the built-in API user
+(:mod:`flask_rpcenable.auth.users`) define their models on the app's own
+Flask-SQLAlchemy object, once per object: :func:`once_per_db` does that
+caching. The time and primary-key helpers keep their columns alike, and
+:func:`bookkeeping_engine` gives the library's own writes a connection pool of
+their own.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+import re
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
+from flask import after_this_request, current_app, has_request_context
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+
+__all__ = [
+    "AtMostEvery",
+    "as_utc",
+    "bookkeeping_engine",
+    "bookkeeping_write",
+    "id_column",
+    "id_type",
+    "missing_table",
+    "once_per_db",
+    "report_write_failure",
+    "utcnow",
+]
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime.datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def as_utc(value: datetime.datetime | None) -> datetime.datetime | None:
+    """A stored timestamp as an aware UTC datetime.
+
+    SQLite hands naive datetimes back (stored in UTC), PostgreSQL aware ones.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=datetime.timezone.utc)
+    return value.astimezone(datetime.timezone.utc)
+
+
+def id_type() -> sa.types.TypeEngine[int]:
+    """The type of a primary key that may grow large (logs, job histories).
+
+    BIGINT, but INTEGER on SQLite, where only an INTEGER primary key
+    autoincrements.
+    """
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def id_column() -> sa.Column[Any]:
+    """A new autoincrementing primary-key column of :func:`id_type`."""
+    return sa.Column(id_type(), primary_key=True)
+
+
+def once_per_db(build: Callable[[SQLAlchemy], T]) -> Callable[[SQLAlchemy], T]:
+    """Make ``build(db)`` run once per Flask-SQLAlchemy object.
+
+    Declaring a model twice on one metadata fails, so a model factory
+    decorated with this returns the classes it built the first time for
+    that ``db`` (held weakly: a dropped ``db`` drops its models).
+    """
+    cache: weakref.WeakKeyDictionary[Any, T] = weakref.WeakKeyDictionary()
+    lock = threading.Lock()
+
+    @functools.wraps(build)
+    def define(db: SQLAlchemy) -> T:
+        with lock:
+            if db not in cache:
+                cache[db] = build(db)
+            return cache[db]
+
+    return define
+
+
+_bookkeeping: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = weakref.WeakKeyDictionary()
+_bookkeeping_lock = threading.Lock()
+
+
+def bookkeeping_engine(db: SQLAlchemy) -> sa.Engine:
+    """An engine on the same database as ``db.engine`` with a pool of its own.
+
+    The library writes its log rows, job records and ``last_login`` stamps in
+    short transactions of their own, while the request that causes them may
+    hold a connection of ``db.session``. Taken from the same pool, that is a
+    second connection per request: under load every request holds one and
+    waits for another, and the pool deadlocks until its timeout. A separate
+    pool (same URL, connect arguments and connect hooks, through
+    :meth:`sqlalchemy.pool.Pool.recreate`) can always make progress, because
+    its connections are held only for one quick write.
+
+    An in-memory SQLite database exists only behind its own single
+    connection, so there the app's engine itself is returned. Needs an app
+    context (for ``db.engine``).
+    """
+    main = db.engine
+    if not isinstance(main.pool, sa.pool.QueuePool):
+        # SingletonThreadPool / StaticPool: in-memory SQLite and the like.
+        return main
+    with _bookkeeping_lock:
+        engine = _bookkeeping.get(main)
+        if engine is None:
+            engine = sa.engine.Engine(main.pool.recreate(), main.dialect, main.url)
+            _bookkeeping[main] = engine
+        return engine
+
+
+def _session_holds_sqlite_write(db: SQLAlchemy) -> bool:
+    """Whether the request's ``db.session`` holds SQLite's write lock right now.
+
+    SQLite has one writer at a time: while the app's session has flushed
+    but not committed (user code wrote, then failed, or a multicall's earlier
+    sub-call wrote), any other connection waits for the lock until its busy
+    timeout and then fails.
+    """
+    if not has_request_context() or db.engine.dialect.name != "sqlite":
+        return False
+    scoped = db.session
+    if not scoped.registry.has():
+        return False
+    session = scoped()
+    if not session.in_transaction():
+        return False
+    try:
+        dbapi_connection = session.connection().connection.dbapi_connection
+    except Exception:
+        return False
+    return bool(getattr(dbapi_connection, "in_transaction", False))
+
+
+def bookkeeping_write(db: SQLAlchemy, write: Callable[[sa.Connection], Any], what: str) -> None:
+    """Run ``write(connection)`` in a transaction on :func:`bookkeeping_engine`.
+
+    Normally at once. When the request's own session holds SQLite's write
+    lock, the write waits until the response is closed (the session is gone
+    by then), so that it neither blocks on that lock nor fails. A failure
+    after the response is logged; one now is raised to the caller.
+
+    :param what: what is written, for the log message of a late failure.
+    """
+    if not _session_holds_sqlite_write(db):
+        with bookkeeping_engine(db).begin() as conn:
+            write(conn)
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def late() -> None:
+        with app.app_context():
+            try:
+                with bookkeeping_engine(db).begin() as conn:
+                    write(conn)
+            except Exception:
+                report_write_failure(app.logger, what)
+
+    def attach(response: Any) -> Any:
+        response.call_on_close(late)
+        return response
+
+    after_this_request(attach)
+
+
+class AtMostEvery:
+    """A thread-safe gate that opens at most once per ``interval`` seconds.
+
+    The first :meth:`due` of a process is true; later ones only once the
+    interval has passed since the last true one. Used to prune old log rows
+    and job records now and then from the write path.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        """Whether the gated work should run now (and mark it as run)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._last is not None and now - self._last < self.interval:
+                return False
+            self._last = now
+            return True
+
+    def reset(self) -> None:
+        """Open the gate again, as in a fresh process."""
+        with self._lock:
+            self._last = None
+
+
+_MISSING_TABLE = re.compile(
+    r"no such table: (?P<sqlite>[\w.]+)"  # SQLite
+    r"|relation \"(?P<postgres>[^\"]+)\" does not exist"  # PostgreSQL
+    r"|Table '(?P<mysql>[^']+)' doesn't exist"  # MySQL, MariaDB
+)
+#: Per app, the missing tables already reported.
+_reported_tables: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+_reported_lock = threading.Lock()
+
+
+def missing_table(exc: BaseException) -> str | None:
+    """The name of the table whose absence caused ``exc``, or ``None``."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return None
+    found = _MISSING_TABLE.search(str(exc.orig))
+    if found is None:
+        return None
+    return next(name for name in found.groups() if name)
+
+
+def report_write_failure(logger: logging.Logger, what: str) -> None:
+    """Log the exception being handled, which stopped a bookkeeping write of ``what``.
+
+    A missing table (the app's database has not been set up for us yet) is
+    logged once per table and app, as one line that names the command to
+    run, instead of a traceback on every call or job. Call it from an
+    ``except`` block, in an app context.
+    """
+    exc = sys.exc_info()[1]
+    table = missing_table(exc) if exc is not None else None
+    if table is None:
+        logger.exception("flask-rpcenable: writing %s failed", what)
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with _reported_lock:
+        reported = _reported_tables.setdefault(app, set())
+        first = table not in reported
+        reported.add(table)
+    if first:
+        logger.warning(
+            "flask-rpcenable: the table %s does not exist in the app's database, so %s and "
+            "others like it are not written. Create the tables with `flask rpc init-db` "
+            "(or add them to the app's migrations).",
+            table,
+            what,
+        )
