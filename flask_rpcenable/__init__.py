@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from xmlrpc.client import Binary, DateTime, Fault
 
-from . import faults, signals
+from . import errors, signals
 from .auth.signing import compute_signature, generate_auth_args
 from .background import postpone
 from .client.point import XMLRPCPoint
 from .dispatch import CallContext, CallRecord
+from .errors import RPCError
 from .extension import RPCEnable
 from .state import RPCState
 
 __version__ = "0.1.0"
+
+#: The module of error codes under its first name (``flask_rpcenable.faults``).
+faults = errors
 
 __all__ = [
     "Binary",
@@ -21,9 +25,11 @@ __all__ = [
     "DateTime",
     "Fault",
     "RPCEnable",
+    "RPCError",
     "RPCState",
     "XMLRPCPoint",
     "compute_signature",
+    "errors",
     "faults",
     "generate_auth_args",
     "postpone",

@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
 
 from . import admin, auth, background, calllog, client
-from .auth.verifier import mark_auth
+from .auth.marker import mark_auth
 from .background import postpone
 from .cli import init_db_command, rpc_cli
 from .dispatch import Dispatcher

@@ -1,8 +1,9 @@
 """Checking call parameters against a function's signature and type hints.
 
-The checker turns a list of XML-RPC values into positional arguments or
-raises fault -32602 naming the method and its signature. Type hints that map
-to XML-RPC types are enforced; anything else is passed through unchecked.
+The checker binds a call's parameters (a list by position, or a dict by
+name) to the function's parameters, or raises -32602 naming the method and
+its signature. Type hints that map to wire types are enforced; anything else
+is passed through unchecked.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import datetime
 import inspect
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .faults import INVALID_PARAMS, Fault
+from .errors import INVALID_PARAMS, RPCError
 
-#: XML-RPC type names used by ``system.methodSignature``.
+#: Wire type names (XML-RPC's), used by ``system.methodSignature`` and in errors.
 _XMLRPC_TYPE_NAMES: dict[Any, str] = {
     bool: "boolean",
     int: "int",
@@ -41,14 +42,15 @@ V1_AUTH_PARAMS = ("nonce", "timestamp", "username", "signature")
 _NoneType = type(None)
 
 
-def _xmlrpc_type_name(annotation: Any) -> str:
+def type_name(annotation: Any) -> str:
+    """The name of the wire type a type hint stands for (``"int"``, ``"struct"``...)."""
     if annotation is inspect.Parameter.empty or annotation is Any:
         return "undef"
     origin = typing.get_origin(annotation) or annotation
     if origin in (typing.Union, types.UnionType):
         members = [a for a in typing.get_args(annotation) if a is not _NoneType]
         if len(members) == 1:
-            return _xmlrpc_type_name(members[0])
+            return type_name(members[0])
         return "undef"
     return _XMLRPC_TYPE_NAMES.get(origin, "undef")
 
@@ -58,19 +60,12 @@ def _xmlrpc_type_name(annotation: Any) -> str:
 Check = Callable[[Any], tuple[bool, Any]]
 
 
-def _accepts(annotation: Any, value: Any) -> tuple[bool, Any]:
-    """Whether ``value`` fits ``annotation``; returns the value to pass on.
+def compile_check(annotation: Any) -> Check | None:
+    """The check for ``annotation``, worked out once.
 
     ``int`` is accepted where ``float`` is annotated (and converted), a
     ``bool`` is never taken for an ``int``, ``list`` and ``tuple`` are both
-    arrays. Unknown annotations accept anything.
-    """
-    check = compile_check(annotation)
-    return (True, value) if check is None else check(value)
-
-
-def compile_check(annotation: Any) -> Check | None:
-    """The check :func:`_accepts` makes for ``annotation``, worked out once.
+    arrays.
 
     :returns: ``None`` for an annotation that accepts anything (none at all,
         ``Any``, or one with no XML-RPC meaning).
@@ -179,22 +174,26 @@ class ParamChecker:
         checks = tuple(compile_check(a) for a in (*self.annotations, self.var_positional))
         object.__setattr__(self, "_checks", None if checks.count(None) == len(checks) else checks)
 
-    def bind(self, method: str, params: Sequence[Any]) -> list[Any]:
-        """Check ``params`` and return the arguments to call with.
+    def bind(
+        self, method: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """Check ``params`` (by position, or by name) and return ``(args, kwargs)``.
 
-        :raises Fault: -32602 when the count or a type does not match.
+        :raises RPCError: -32602 when the count, a name or a type does not match.
         """
+        if isinstance(params, Mapping):
+            return [], self._bind_named(method, params)
         count = len(params)
         positional = len(self.names)
         if count < self.required or (count > positional and not self.has_var_positional):
-            raise Fault(
+            raise RPCError(
                 INVALID_PARAMS,
                 f"{method}{self.display}: expected {self._arity()} parameters, got {count}",
             )
         args = list(params)
         checks = self._checks
         if checks is None:
-            return args
+            return args, {}
         for index, value in enumerate(args):
             check = checks[min(index, positional)]
             if check is None:
@@ -205,13 +204,40 @@ class ParamChecker:
                     name, annotation = self.names[index], self.annotations[index]
                 else:
                     name, annotation = "*args", self.var_positional
-                raise Fault(
-                    INVALID_PARAMS,
-                    f"{method}{self.display}: parameter {name!r} expects "
-                    f"{_xmlrpc_type_name(annotation)}, got {_describe(value)}",
-                )
+                raise self._type_error(method, name, annotation, value)
             args[index] = converted
-        return args
+        return args, {}
+
+    def _bind_named(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(str(name) for name in params if name not in self.names)
+        if unknown:
+            raise RPCError(
+                INVALID_PARAMS, f"{method}{self.display}: no parameter named {unknown[0]!r}"
+            )
+        missing = [name for name in self.names[: self.required] if name not in params]
+        if missing:
+            raise RPCError(
+                INVALID_PARAMS, f"{method}{self.display}: parameter {missing[0]!r} is missing"
+            )
+        kwargs = dict(params)
+        if self._checks is None:
+            return kwargs
+        for index, name in enumerate(self.names):
+            check = self._checks[index]
+            if check is None or name not in kwargs:
+                continue
+            ok, converted = check(kwargs[name])
+            if not ok:
+                raise self._type_error(method, name, self.annotations[index], kwargs[name])
+            kwargs[name] = converted
+        return kwargs
+
+    def _type_error(self, method: str, name: str, annotation: Any, value: Any) -> RPCError:
+        return RPCError(
+            INVALID_PARAMS,
+            f"{method}{self.display}: parameter {name!r} expects "
+            f"{type_name(annotation)}, got {_describe(value)}",
+        )
 
     def _arity(self) -> str:
         if self.has_var_positional:
@@ -220,11 +246,12 @@ class ParamChecker:
             return str(self.required)
         return f"{self.required} to {len(self.names)}"
 
-    def signatures(self, auth_prefix: Sequence[str] = ()) -> list[list[str]]:
-        """XML-RPC signatures: ``[return type, param types...]`` per arity."""
-        returns = _xmlrpc_type_name(self.return_annotation)
-        params = [_xmlrpc_type_name(a) for a in self.annotations]
-        prefix = [_AUTH_PARAM_TYPES.get(name, "string") for name in auth_prefix]
+    def signatures(self, auth_params: Sequence[str] = ()) -> list[list[str]]:
+        """Signatures as ``system.methodSignature`` gives them: ``[return type,
+        param types...]`` for each number of parameters the function takes."""
+        returns = type_name(self.return_annotation)
+        params = [type_name(a) for a in self.annotations]
+        prefix = [_AUTH_PARAM_TYPES.get(name, "string") for name in auth_params]
         return [
             [returns, *prefix, *params[:arity]]
             for arity in range(self.required, len(params) + 1)
@@ -315,7 +342,7 @@ def build_checker(func: Callable[..., Any], *, skip_first: bool = False) -> Para
         elif p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty:
             raise TypeError(
                 f"{func.__qualname__}: keyword-only parameter {p.name!r} has no default; "
-                "XML-RPC passes parameters by position only"
+                "calls may pass parameters by position only"
             )
     shown = signature.replace(
         parameters=[

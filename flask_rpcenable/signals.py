@@ -12,8 +12,11 @@ Every signal is sent with the Flask app as sender and these keyword
 arguments: ``method`` (the name called), ``version`` (``None`` for the default
 namespace), ``params`` (the positional parameters, with authentication
 arguments replaced by ``"***"``). ``call_finished`` adds ``result`` and
-``duration`` (seconds); ``call_failed`` adds ``exception`` (the original
-exception or the :class:`~xmlrpc.client.Fault`) and ``duration``.
+``duration`` (seconds); ``call_failed`` adds ``exception`` (what the
+procedure raised, a :class:`~xmlrpc.client.Fault` included, or the
+:class:`~flask_rpcenable.errors.RPCError` of a call refused before it ran,
+which carries ``code`` and ``message``, also as ``faultCode`` and
+``faultString``) and ``duration``.
 
 They are sent for each ``system.multicall`` sub-call and for the multicall
 itself. ``call_started`` comes once the method is found and its parameters

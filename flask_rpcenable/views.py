@@ -1,14 +1,15 @@
-"""The HTTP side: transport checks, then the codec, then the dispatcher.
+"""The HTTP side: transport checks, then a protocol handler.
 
-Only transport problems become HTTP errors (404 unknown version, 405 wrong
-method, 413 too large, 415 unsupported content encoding); everything else is
-an XML-RPC response with status 200.
+The view checks the method, the version, the size and the content encoding,
+verifies request-level authentication (scheme v2), and hands the body to the
+handler of its ``Content-Type`` (see :mod:`flask_rpcenable.protocols`). Only
+transport problems become HTTP errors (404 unknown version, 405 wrong method,
+413 too large, 415 unsupported content type or encoding, 400 broken
+compression); everything else is a protocol response with status 200.
 """
 
 from __future__ import annotations
 
-import re
-from functools import partial
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Request, Response, abort, current_app, render_template, request
@@ -16,15 +17,13 @@ from werkzeug.exceptions import HTTPException
 
 from .compression import BadCompression, TooLarge, UnsupportedEncoding, read_capped
 from .dispatch import CallContext
-from .faults import APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE, Fault
-from .protocols.xmlrpc_codec import decode_request, encode_fault, encode_response
+from .errors import APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE, RPCError
+from .protocols import PROTOCOLS, ProtocolHandler
+from .protocols.introspection import auth_params
 
 if TYPE_CHECKING:
-    from .settings import Settings
     from .state import RPCState
 
-#: Clients that read ``<i8>``: Python's xmlrpc.client and Apache XML-RPC.
-_I8_CLIENTS = re.compile(r"^(Python-xmlrpc/|Apache XML RPC)")
 
 
 def make_blueprint(state: RPCState) -> Blueprint:
@@ -32,17 +31,8 @@ def make_blueprint(state: RPCState) -> Blueprint:
     blueprint = Blueprint(state.blueprint_name, __name__, template_folder="templates")
     settings = state.settings
     dispatcher = state.dispatcher
-    content_type = f"text/xml; charset={settings.encoding}"
-    # The two result encoders (without and with ``<i8>``), made once.
-    encoders = {
-        use_i8: partial(
-            encode_response,
-            allow_none=settings.allow_none,
-            encoding=settings.encoding,
-            use_i8=use_i8,
-        )
-        for use_i8 in (False, True)
-    }
+    handlers = [protocol(state) for protocol in PROTOCOLS]
+    by_media_type = {media: handler for handler in handlers for media in handler.media_types}
 
     def endpoint(version: int | None) -> Response | str:
         req: Request = request._get_current_object()  # type: ignore[attr-defined]
@@ -57,7 +47,7 @@ def make_blueprint(state: RPCState) -> Blueprint:
             return _method_page(state, version)
         ctx = CallContext(
             version=version,
-            protocol="xmlrpc",
+            protocol=handlers[0].name,
             remote_addr=req.remote_addr,
             request_size=req.content_length,
             http_method=req.method,
@@ -66,46 +56,30 @@ def make_blueprint(state: RPCState) -> Blueprint:
         )
         try:
             body = _read_body(req, settings.max_request_size)
+            handler = _pick(req, body, handlers, by_media_type)
         except HTTPException as exc:
             # Transport rejections are logged too, under method "-" with the
             # HTTP status as their code.
-            dispatcher.record_rejected(ctx, Fault(exc.code or 400, f"HTTP {exc.code}: {exc.name}"))
+            refusal = RPCError(exc.code or 400, f"HTTP {exc.code}: {exc.name}")
+            dispatcher.record_rejected(ctx, refusal)
             raise
+        ctx.protocol = handler.name
         ctx.body = body
         ctx.request_size = len(body)
-        verifying = dispatcher.authenticator is not None
         try:
             if dispatcher.authenticator is not None:
                 ctx.verified = dispatcher.authenticator.verify_request(ctx)
-            verifying = False
-            call = decode_request(
-                body, allow_none=settings.allow_none, max_depth=settings.max_depth
-            )
-        except Fault as fault:
+        except RPCError as error:
             # A failed scheme-v2 signature is logged under the method called
             # (when the body names one), not under "-".
-            method = _method_name(body, settings) if verifying else "-"
-            dispatcher.record_rejected(ctx, fault, method=method)
-            return _xml(encode_fault(fault, encoding=settings.encoding))
+            dispatcher.record_rejected(ctx, error, method=handler.method_name(body))
+            return handler.error_response(error)
         except Exception as exc:  # a bug (say, in the authenticator): still no 500
             current_app.logger.error("checking an RPC request failed", exc_info=exc)
-            fault = Fault(APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE)
-            dispatcher.record_rejected(ctx, fault)
-            return _xml(encode_fault(fault, encoding=settings.encoding))
-        # The User-Agent header is only looked at when nothing else decides.
-        use_i8 = settings.i8 == "always" or (
-            settings.i8 == "auto"
-            and (call.used_i8 or bool(_I8_CLIENTS.match(req.headers.get("User-Agent", ""))))
-        )
-        ctx.encoder = encoders[use_i8]
-        try:
-            payload = dispatcher.call(ctx, call.method, call.params)
-        except Fault as fault:
-            payload = encode_fault(fault, encoding=settings.encoding)
-        return _xml(payload)
-
-    def _xml(payload: bytes) -> Response:
-        return Response(payload, 200, content_type=content_type)
+            error = RPCError(APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE)
+            dispatcher.record_rejected(ctx, error)
+            return handler.error_response(error)
+        return handler.respond(ctx, body)
 
     # strict_slashes=False: ``POST /rpc`` works too (no redirect, which
     # XML-RPC clients do not follow).
@@ -115,15 +89,30 @@ def make_blueprint(state: RPCState) -> Blueprint:
     return blueprint
 
 
-def _method_name(body: bytes, settings: Settings) -> str:
-    """The method a request body names, or ``"-"`` when it names none."""
-    try:
-        method = decode_request(
-            body, allow_none=settings.allow_none, max_depth=settings.max_depth
-        ).method
-    except Fault:
-        return "-"
-    return method[:255] if method else "-"
+def _pick(
+    req: Request,
+    body: bytes,
+    handlers: list[ProtocolHandler],
+    by_media_type: dict[str, ProtocolHandler],
+) -> ProtocolHandler:
+    """The handler for the request's ``Content-Type``; HTTP 415 for any other type.
+
+    A request without a ``Content-Type`` is read by the first byte of its
+    body after white space. Refusing other types (``text/plain``, form posts)
+    also ends blind cross-site calls, which browsers send without a preflight
+    only with such types.
+    """
+    media_type = req.mimetype
+    if media_type:
+        handler = by_media_type.get(media_type)
+        if handler is None:
+            abort(415)
+        return handler
+    first = body.lstrip(b" \t\r\n\xef\xbb\xbf")[:1]
+    for handler in handlers:
+        if first and handler.first_bytes.startswith(first):
+            return handler
+    abort(415)
 
 
 def _read_body(req: Request, limit: int) -> bytes:
@@ -149,14 +138,10 @@ def _read_body(req: Request, limit: int) -> bytes:
 
 
 def _method_page(state: RPCState, version: int | None) -> str:
-    dispatcher = state.dispatcher
     procedures = state.registry.methods(version)
-    authenticator = dispatcher.authenticator
     methods = []
     for procedure in procedures:
-        prefix = authenticator.signature_prefix if (
-            procedure.requires_auth and authenticator is not None
-        ) else ()
+        prefix = auth_params(state.dispatcher, procedure)
         methods.append(
             {
                 "name": procedure.name,

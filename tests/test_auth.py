@@ -20,9 +20,10 @@ from test_auth_helpers import AuthEnv, fault_of, make_env, v1
 
 import flask_rpcenable.auth.verifier as auth_module
 from flask_rpcenable import RPCEnable, signals
+from flask_rpcenable.auth.marker import mark_auth
 from flask_rpcenable.auth.signing import compute_signature, new_nonce
 from flask_rpcenable.auth.users import BaseAPIUser, api_user_model, create_api_user
-from flask_rpcenable.auth.verifier import MSG_FAILED, mark_auth
+from flask_rpcenable.auth.verifier import MSG_FAILED
 from flask_rpcenable.db import bookkeeping_engine
 
 

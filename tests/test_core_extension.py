@@ -15,7 +15,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from flask_rpcenable import RPCEnable
 from flask_rpcenable.dispatch import CallRecord
-from flask_rpcenable.faults import METHOD_NOT_FOUND
+from flask_rpcenable.errors import METHOD_NOT_FOUND
 
 # -- registration --------------------------------------------------------------------
 

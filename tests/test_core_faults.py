@@ -11,7 +11,7 @@ from core_helpers import call_body, new_app, post, proxy, raw_call, running
 
 from flask_rpcenable import Fault, RPCEnable, signals
 from flask_rpcenable.dispatch import CallRecord
-from flask_rpcenable.faults import (
+from flask_rpcenable.errors import (
     APPLICATION_ERROR,
     INTERNAL_ERROR,
     INVALID_PARAMS,

@@ -15,7 +15,7 @@ from core_helpers import Reply, call_body, new_app, post, running
 
 from flask_rpcenable import RPCEnable
 from flask_rpcenable.dispatch import CallRecord
-from flask_rpcenable.faults import INVALID_REQUEST, NOT_WELL_FORMED, Fault
+from flask_rpcenable.errors import INVALID_REQUEST, NOT_WELL_FORMED, RPCError
 from flask_rpcenable.protocols import xmlrpc_codec as codec
 
 LIMIT = 64 * 1024
@@ -230,10 +230,10 @@ def test_second_line_of_defence_without_the_scan(monkeypatch):
     """
     monkeypatch.setattr(codec, "_DECLARATION_RE", codec.re.compile(rb"(?!)"))
     for body in (BILLION_LAUGHS, XXE):
-        with pytest.raises(Fault) as excinfo:
+        with pytest.raises(RPCError) as excinfo:
             codec.decode_request(body)
-        assert excinfo.value.faultCode == NOT_WELL_FORMED
-        assert "root:" not in excinfo.value.faultString
+        assert excinfo.value.code == NOT_WELL_FORMED
+        assert "root:" not in excinfo.value.message
 
 
 # -- size, compression ---------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from core_helpers import call_body, new_app, post, proxy, running
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable.faults import INVALID_PARAMS, METHOD_NOT_FOUND
+from flask_rpcenable.errors import INVALID_PARAMS, METHOD_NOT_FOUND
 
 SYSTEM = ["system.listMethods", "system.methodHelp", "system.methodSignature", "system.multicall"]
 

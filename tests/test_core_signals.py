@@ -10,7 +10,7 @@ import pytest
 from core_helpers import new_app, post, proxy, running
 
 from flask_rpcenable import Fault, RPCEnable, signals
-from flask_rpcenable.faults import APPLICATION_ERROR, METHOD_NOT_FOUND, NOT_WELL_FORMED
+from flask_rpcenable.errors import APPLICATION_ERROR, METHOD_NOT_FOUND, NOT_WELL_FORMED
 
 
 class Boom(Exception):

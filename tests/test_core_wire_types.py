@@ -11,7 +11,7 @@ import pytest
 from core_helpers import call_body, new_app, post, proxy, raw_call, running
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable.faults import INTERNAL_ERROR, INVALID_REQUEST
+from flask_rpcenable.errors import INTERNAL_ERROR, INVALID_REQUEST
 
 BIG = 2**40
 JAN2 = datetime.datetime(2024, 1, 2, 3, 4, 5)

@@ -20,7 +20,7 @@ from flask_sqlalchemy import SQLAlchemy
 from live import build_app
 
 from flask_rpcenable import RPCEnable, generate_auth_args
-from flask_rpcenable.faults import SYSTEM_ERROR
+from flask_rpcenable.errors import SYSTEM_ERROR
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,6 +18,7 @@ from flask import Flask, request
 from ..cli import rpc_cli
 from ..settings import set_defaults
 from .cli import users_group
+from .marker import mark_auth
 from .nonces import (
     NonceStore,
     backend_of,
@@ -26,7 +27,7 @@ from .nonces import (
     warn_about_backend,
 )
 from .users import has_secret, resolve_user_model
-from .verifier import DEFAULTS, HMACAuthenticator, mark_auth, parse_schemes, parse_window
+from .verifier import DEFAULTS, HMACAuthenticator, parse_schemes, parse_window
 
 if TYPE_CHECKING:
     from ..state import RPCState

@@ -29,17 +29,19 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..db import bookkeeping_write
-from ..dispatch import REDACTED, AuthResult, CallContext
-from ..faults import (
+from ..dispatch import AuthResult, CallContext, Params
+from ..errors import (
     AUTH_BAD_NONCE,
     AUTH_BAD_TIMESTAMP,
     AUTH_FAILED,
     AUTH_NONCE_USED,
     SYSTEM_ERROR,
-    Fault,
+    RPCError,
 )
 from ..params import V1_AUTH_PARAMS
-from ..registry import AUTH_ATTR, Procedure
+from ..redact import REDACTED
+from ..registry import Procedure
+from .marker import is_sql_criterion
 from .signing import (
     NONCE_RE,
     compute_signature,
@@ -65,7 +67,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULTS",
     "HMACAuthenticator",
-    "mark_auth",
 ]
 
 #: Settings of this component and their defaults.
@@ -81,7 +82,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 SCHEMES = ("v1", "v2")
-_AUTH_OPTIONS = frozenset({"user_model", "user_filter"})
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,15}")
 _MAX_SIGNATURE = 256
 
@@ -113,54 +113,6 @@ HELP_V1 = (
     "scheme v1 (pass nonce, timestamp, username and signature as the first four parameters)"
 )
 HELP_V2 = "scheme v2 (an 'Authorization: RPCEnable-HMAC-SHA256' header)"
-
-
-# -- the marker ---------------------------------------------------------------
-
-
-def _is_sql_criterion(value: Any) -> bool:
-    return isinstance(value, sa.sql.ColumnElement)
-
-
-def mark_auth(func: Callable[..., Any], **options: Any) -> Callable[..., Any]:
-    """Mark ``func`` as requiring authentication (what ``@rpc.auth`` does).
-
-    :param user_model: the API user model for this function (a class or a
-        dotted path) instead of ``RPCENABLE_USER_MODEL``. Such a function is
-        reachable with scheme v1 only (scheme v2 verifies the request against
-        the app's user model before the method is known).
-    :param user_filter: who of the active users may call it: a callable
-        ``f(user) -> bool``, or a SQLAlchemy criterion (or a list of them)
-        on the user model, e.g. ``APIUser.username.startswith("partner-")``.
-        A user it refuses gets the same fault 406 as a wrong signature.
-    :raises TypeError: on an unknown option or a filter of the wrong type.
-    """
-    unknown = set(options) - _AUTH_OPTIONS
-    if unknown:
-        raise TypeError(
-            f"@rpc.auth got unknown options {sorted(unknown)}; it takes user_model= and "
-            "user_filter="
-        )
-    user_filter = options.get("user_filter")
-    if user_filter is not None:
-        criteria = user_filter if isinstance(user_filter, (list, tuple)) else None
-        ok = (
-            _is_sql_criterion(user_filter)
-            or (criteria is not None and criteria and all(map(_is_sql_criterion, criteria)))
-            or (criteria is None and callable(user_filter))
-        )
-        if not ok:
-            raise TypeError(
-                "@rpc.auth(user_filter=...) takes a callable f(user) -> bool or SQLAlchemy "
-                f"criteria, got {user_filter!r}"
-            )
-        if criteria is not None:
-            options["user_filter"] = tuple(criteria)
-    setattr(func, AUTH_ATTR, dict(options))
-    return func
-
-
-# -- the authenticator -----------------------------------------------------------
 
 
 def parse_schemes(value: Any) -> tuple[str, ...]:
@@ -212,7 +164,7 @@ class HMACAuthenticator:
         self.help_text = "Requires authentication: " + " or ".join(parts) + "."
 
     @property
-    def signature_prefix(self) -> Sequence[str]:
+    def auth_param_names(self) -> Sequence[str]:
         """The v1 auth parameters while v1 is enabled, else nothing."""
         return V1_AUTH_PARAMS if "v1" in self.schemes else ()
 
@@ -222,7 +174,7 @@ class HMACAuthenticator:
         """Verify a scheme-v2 ``Authorization`` header on the raw request.
 
         :returns: ``None`` without such a header (or with v2 disabled).
-        :raises Fault: 401/402/403/406 when the header is there but wrong.
+        :raises RPCError: 401/402/403/406 when the header is there but wrong.
         """
         if "v2" not in self.schemes:
             return None
@@ -232,7 +184,7 @@ class HMACAuthenticator:
         try:
             fields = parse_authorization_v2(value)
         except ValueError as exc:
-            raise Fault(AUTH_BAD_NONCE, f"Authentication failed: {exc}") from None
+            raise RPCError(AUTH_BAD_NONCE, f"Authentication failed: {exc}") from None
         if fields is None:
             return None
         nonce, timestamp, username = fields["nonce"], fields["timestamp"], fields["username"]
@@ -250,29 +202,34 @@ class HMACAuthenticator:
         self._finish(self.user_model, user, username, nonce)
         return AuthResult(user=user, username=username, params=[])
 
-    def authenticate(
-        self, procedure: Procedure, params: list[Any], ctx: CallContext
-    ) -> AuthResult:
+    def authenticate(self, procedure: Procedure, params: Params, ctx: CallContext) -> AuthResult:
         """Authenticate one call of a guarded procedure.
 
-        :raises Fault: 401/402/403/406 when it fails.
+        :raises RPCError: 401/402/403/406 when it fails.
         """
         options: dict[str, Any] = procedure.auth or {}
         model = self._model_for(options)
         if ctx.verified is not None:
             user = ctx.verified.user
             if not isinstance(user, model):
-                raise Fault(AUTH_FAILED, MSG_OTHER_MODEL)
+                raise RPCError(AUTH_FAILED, MSG_OTHER_MODEL)
             if not self._passes_filter(model, user, options.get("user_filter")):
-                raise Fault(AUTH_FAILED, MSG_FAILED)
-            return AuthResult(user=user, username=ctx.verified.username, params=list(params))
+                raise RPCError(AUTH_FAILED, MSG_FAILED)
+            return AuthResult(user=user, username=ctx.verified.username, params=params)
         if "v1" not in self.schemes:
-            raise Fault(AUTH_FAILED, MSG_V1_OFF)
-        if len(params) < len(V1_AUTH_PARAMS):
-            raise Fault(AUTH_BAD_NONCE, MSG_MISSING)
-        nonce, timestamp, username, signature = params[:4]
+            raise RPCError(AUTH_FAILED, MSG_V1_OFF)
+        if isinstance(params, dict):  # by name: the four are members
+            if not all(name in params for name in V1_AUTH_PARAMS):
+                raise RPCError(AUTH_BAD_NONCE, MSG_MISSING)
+            nonce, timestamp, username, signature = (params[n] for n in V1_AUTH_PARAMS)
+            rest: Params = {k: v for k, v in params.items() if k not in V1_AUTH_PARAMS}
+        else:
+            if len(params) < len(V1_AUTH_PARAMS):
+                raise RPCError(AUTH_BAD_NONCE, MSG_MISSING)
+            nonce, timestamp, username, signature = params[:4]
+            rest = list(params[4:])
         if isinstance(timestamp, bool):
-            raise Fault(AUTH_BAD_TIMESTAMP, MSG_TIMESTAMP)
+            raise RPCError(AUTH_BAD_TIMESTAMP, MSG_TIMESTAMP)
         if isinstance(timestamp, int):
             timestamp = str(timestamp)
         self._check_shapes(nonce, timestamp, username)
@@ -283,11 +240,11 @@ class HMACAuthenticator:
             lambda key: compute_signature(nonce, timestamp, username, key),
         )
         if not self._passes_filter(model, user, options.get("user_filter")):
-            raise Fault(AUTH_FAILED, MSG_FAILED)
+            raise RPCError(AUTH_FAILED, MSG_FAILED)
         self._finish(model, user, username, nonce)
-        return AuthResult(user=user, username=username, params=list(params[4:]))
+        return AuthResult(user=user, username=username, params=rest)
 
-    def redact(self, params: list[Any], ctx: CallContext) -> list[Any]:
+    def redact(self, params: Params, ctx: CallContext) -> Params:
         """The params with the four v1 auth arguments replaced by ``"***"``.
 
         Unless the request was verified by its v2 header, the first four
@@ -295,7 +252,9 @@ class HMACAuthenticator:
         may still send them).
         """
         if ctx.verified is not None:
-            return list(params)
+            return params
+        if isinstance(params, dict):
+            return {k: REDACTED if k in V1_AUTH_PARAMS else v for k, v in params.items()}
         count = min(len(params), len(V1_AUTH_PARAMS))
         return [REDACTED] * count + list(params[count:])
 
@@ -303,13 +262,13 @@ class HMACAuthenticator:
 
     def _check_shapes(self, nonce: Any, timestamp: Any, username: Any) -> None:
         if not isinstance(nonce, str) or not NONCE_RE.fullmatch(nonce):
-            raise Fault(AUTH_BAD_NONCE, MSG_NONCE)
+            raise RPCError(AUTH_BAD_NONCE, MSG_NONCE)
         if not isinstance(timestamp, str) or not _TIMESTAMP_RE.fullmatch(timestamp):
-            raise Fault(AUTH_BAD_TIMESTAMP, MSG_TIMESTAMP)
+            raise RPCError(AUTH_BAD_TIMESTAMP, MSG_TIMESTAMP)
         if not isinstance(username, str) or not 0 < len(username) <= USERNAME_MAX:
-            raise Fault(AUTH_FAILED, MSG_FAILED)
+            raise RPCError(AUTH_FAILED, MSG_FAILED)
         if abs(time.time() - int(timestamp)) > self.window:
-            raise Fault(AUTH_BAD_TIMESTAMP, MSG_WINDOW.format(window=self.window))
+            raise RPCError(AUTH_BAD_TIMESTAMP, MSG_WINDOW.format(window=self.window))
 
     def _verify(
         self,
@@ -329,7 +288,7 @@ class HMACAuthenticator:
                 "flask-rpcenable: an authenticated call was refused because no secret is "
                 "set: set SECRET_KEY or RPCENABLE_SECRET_KEY"
             )
-            raise Fault(SYSTEM_ERROR, MSG_UNCONFIGURED)
+            raise RPCError(SYSTEM_ERROR, MSG_UNCONFIGURED)
         user = self._load_user(model, username)
         token = user.api_key_encrypted if user is not None else self._dummy_token()
         try:
@@ -340,20 +299,20 @@ class HMACAuthenticator:
                 "configured secrets; set RPCENABLE_SECRET_KEY_FALLBACKS or rotate the key",
                 username,
             )
-            raise Fault(AUTH_FAILED, MSG_FAILED) from None
+            raise RPCError(AUTH_FAILED, MSG_FAILED) from None
         expected = sign(api_key).encode()
         given = signature.encode("utf-8", "replace") if isinstance(signature, str) else b""
         if len(given) > _MAX_SIGNATURE:
             given = b""
         matches = hmac.compare_digest(expected, given)
         if user is None or not matches:
-            raise Fault(AUTH_FAILED, MSG_FAILED)
+            raise RPCError(AUTH_FAILED, MSG_FAILED)
         return user
 
     def _finish(self, model: type, user: Any, username: str, nonce: str) -> None:
         """Record the nonce (402 if seen) and stamp ``last_login``."""
         if not self.nonces.add(username, nonce):
-            raise Fault(AUTH_NONCE_USED, MSG_REPLAY)
+            raise RPCError(AUTH_NONCE_USED, MSG_REPLAY)
         # One UPDATE in a transaction of its own, through the library's own
         # pool: the app's db.session (and whatever it holds) is not touched.
         stamp = (
@@ -382,7 +341,7 @@ class HMACAuthenticator:
     def _passes_filter(self, model: type, user: Any, user_filter: Any) -> bool:
         if user_filter is None:
             return True
-        if isinstance(user_filter, tuple) or _is_sql_criterion(user_filter):
+        if isinstance(user_filter, tuple) or is_sql_criterion(user_filter):
             criteria: Iterable[Any] = (
                 user_filter if isinstance(user_filter, tuple) else (user_filter,)
             )

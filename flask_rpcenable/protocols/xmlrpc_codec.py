@@ -1,4 +1,4 @@
-"""A safe, fast XML-RPC codec: bytes to (method, params) and back.
+"""The XML-RPC request decoder: bytes to (method, params), safely.
 
 It knows nothing of Flask. Requests are parsed with the C-accelerated
 :mod:`xml.etree.ElementTree` after a cheap scan that refuses document type
@@ -23,11 +23,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from xmlrpc.client import Binary, DateTime, Marshaller
 
-from ..faults import INTERNAL_ERROR, INVALID_REQUEST, NOT_WELL_FORMED, Fault, RequestError
+from ..errors import INVALID_REQUEST, NOT_WELL_FORMED, RPCError
 
-__all__ = ["DecodedRequest", "decode_request", "encode_fault", "encode_response"]
+__all__ = ["DecodedRequest", "I4_MAX", "I4_MIN", "I8_MAX", "I8_MIN", "decode_request"]
 
 I4_MIN, I4_MAX = -(2**31), 2**31 - 1
 I8_MIN, I8_MAX = -(2**63), 2**63 - 1
@@ -70,10 +69,10 @@ class _Decoder:
         if len(element) != 1:
             if not len(element):  # untyped: a string
                 return element.text or ""
-            raise RequestError(INVALID_REQUEST, "a <value> holds exactly one typed element")
+            raise RPCError(INVALID_REQUEST, "a <value> holds exactly one typed element")
         text = element.text
         if text and not text.isspace():
-            raise RequestError(INVALID_REQUEST, "a <value> holds exactly one typed element")
+            raise RPCError(INVALID_REQUEST, "a <value> holds exactly one typed element")
         typed = element[0]
         tag = typed.tag
         scalar = _SCALARS.get(tag)
@@ -82,11 +81,11 @@ class _Decoder:
             scalar = _SCALARS.get(tag)
         if scalar is not None:
             if len(typed):
-                raise RequestError(INVALID_REQUEST, f"<{tag}> cannot contain elements")
+                raise RPCError(INVALID_REQUEST, f"<{tag}> cannot contain elements")
             try:
                 return scalar(typed.text or "")
             except (ValueError, binascii.Error) as exc:
-                raise RequestError(INVALID_REQUEST, f"invalid <{tag}> value") from exc
+                raise RPCError(INVALID_REQUEST, f"invalid <{tag}> value") from exc
         if tag == "array":
             return self._array(typed, depth + 1)
         if tag == "struct":
@@ -96,45 +95,45 @@ class _Decoder:
             try:
                 return _parse_int(typed.text or "", I8_MIN, I8_MAX)
             except ValueError as exc:
-                raise RequestError(INVALID_REQUEST, "invalid <i8> value") from exc
+                raise RPCError(INVALID_REQUEST, "invalid <i8> value") from exc
         if tag == "nil":
             if not self.allow_none:
-                raise RequestError(INVALID_REQUEST, "<nil/> is not accepted by this server")
+                raise RPCError(INVALID_REQUEST, "<nil/> is not accepted by this server")
             if len(typed):
-                raise RequestError(INVALID_REQUEST, "<nil> cannot contain elements")
+                raise RPCError(INVALID_REQUEST, "<nil> cannot contain elements")
             return None
-        raise RequestError(INVALID_REQUEST, f"unknown XML-RPC type <{tag}>")
+        raise RPCError(INVALID_REQUEST, f"unknown XML-RPC type <{tag}>")
 
     def _too_deep(self) -> str:
         return f"values are nested deeper than {self.max_depth} levels"
 
     def _array(self, typed: ET.Element, depth: int) -> list[Any]:
         if len(typed) != 1 or typed[0].tag != "data":
-            raise RequestError(INVALID_REQUEST, "an <array> holds exactly one <data>")
+            raise RPCError(INVALID_REQUEST, "an <array> holds exactly one <data>")
         data = typed[0]
         if depth > self.max_depth and len(data):
-            raise RequestError(INVALID_REQUEST, self._too_deep())
+            raise RPCError(INVALID_REQUEST, self._too_deep())
         value = self.value
         items = []
         for item in data:
             if item.tag != "value":
-                raise RequestError(INVALID_REQUEST, "<data> holds only <value> elements")
+                raise RPCError(INVALID_REQUEST, "<data> holds only <value> elements")
             items.append(value(item, depth))
         return items
 
     def _struct(self, typed: ET.Element, depth: int) -> dict[str, Any]:
         if depth > self.max_depth and len(typed):
-            raise RequestError(INVALID_REQUEST, self._too_deep())
+            raise RPCError(INVALID_REQUEST, self._too_deep())
         value = self.value
         result = {}
         for member in typed:
             if member.tag != "member" or len(member) != 2:
-                raise RequestError(INVALID_REQUEST, _BAD_MEMBER)
+                raise RPCError(INVALID_REQUEST, _BAD_MEMBER)
             name, item = member
             if name.tag != "name":  # the order is not guaranteed by every client
                 name, item = item, name
             if name.tag != "name" or item.tag != "value" or len(name):
-                raise RequestError(INVALID_REQUEST, _BAD_MEMBER)
+                raise RPCError(INVALID_REQUEST, _BAD_MEMBER)
             result[name.text or ""] = value(item, depth)
         return result
 
@@ -231,7 +230,7 @@ def _checked_encoding(body: bytes) -> tuple[bytes, str]:
     if body.startswith(_UTF8_BOM):
         body = body[3:]
     elif body.startswith(_WIDE_BOMS) or body[:4].count(0):
-        raise RequestError(
+        raise RPCError(
             NOT_WELL_FORMED, "not well-formed: unsupported document encoding; send UTF-8"
         )
     encoding = "utf-8"
@@ -243,11 +242,11 @@ def _checked_encoding(body: bytes) -> tuple[bytes, str]:
             except LookupError:
                 encoding = ""
             if encoding not in SAFE_ENCODINGS:
-                raise RequestError(
+                raise RPCError(
                     NOT_WELL_FORMED, "not well-formed: unsupported document encoding; send UTF-8"
                 )
     if b"<!" in body and _DECLARATION_RE.search(body):
-        raise RequestError(
+        raise RPCError(
             NOT_WELL_FORMED, "not well-formed: DTDs and entity declarations are not allowed"
         )
     return body, encoding
@@ -259,7 +258,7 @@ def decode_request(body: bytes, *, allow_none: bool = True, max_depth: int = 32)
     :param body: the raw (already decompressed) request body.
     :param allow_none: accept ``<nil/>`` values.
     :param max_depth: how deeply arrays and structs may nest.
-    :raises RequestError: -32700 for a body that is not well-formed XML,
+    :raises RPCError: -32700 for a body that is not well-formed XML,
         carries a DTD or uses an unsupported encoding; -32600 for
         well-formed XML that is no valid call (or holds an invalid value).
     """
@@ -269,13 +268,13 @@ def decode_request(body: bytes, *, allow_none: bool = True, max_depth: int = 32)
         parser.feed(body)
         root = parser.close()
     except ET.ParseError as exc:
-        raise RequestError(NOT_WELL_FORMED, f"not well-formed: {exc}") from None
+        raise RPCError(NOT_WELL_FORMED, f"not well-formed: {exc}") from None
     if root.tag != "methodCall":
-        raise RequestError(INVALID_REQUEST, "the root element must be <methodCall>")
+        raise RPCError(INVALID_REQUEST, "the root element must be <methodCall>")
     name_el = root.find("methodName")
     name = (name_el.text or "").strip() if name_el is not None else ""
     if not _METHOD_NAME_RE.fullmatch(name) or len(name_el):  # type: ignore[arg-type]
-        raise RequestError(INVALID_REQUEST, "missing or invalid <methodName>")
+        raise RPCError(INVALID_REQUEST, "missing or invalid <methodName>")
     decoder = _Decoder(allow_none=allow_none, max_depth=max_depth)
     params: list[Any] = []
     params_el = root.find("params")
@@ -283,194 +282,8 @@ def decode_request(body: bytes, *, allow_none: bool = True, max_depth: int = 32)
         for param in params_el:
             value = param.find("value") if param.tag == "param" else None
             if value is None or len(param) != 1:
-                raise RequestError(
+                raise RPCError(
                     INVALID_REQUEST, "<params> holds <param> elements of one <value>"
                 )
             params.append(decoder.value(value, 1))
     return DecodedRequest(name, params, decoder.used_i8)
-
-
-def _escape(text: str) -> str:
-    """Escape character data; ``\\r`` too, which a parser would turn into ``\\n``.
-
-    :raises TypeError: for characters XML 1.0 cannot carry at all.
-    """
-    if not (text.isascii() and text.isprintable()) and _INVALID_XML_CHARS.search(text):
-        raise _UnsendableText("characters XML 1.0 cannot carry")
-    if "&" in text:
-        text = text.replace("&", "&amp;")
-    if "<" in text:
-        text = text.replace("<", "&lt;")
-    if ">" in text:
-        text = text.replace(">", "&gt;")
-    if "\r" in text:
-        text = text.replace("\r", "&#13;")
-    return text
-
-
-class _NoneNotAllowed(TypeError):
-    pass
-
-
-class _UnsendableText(TypeError):
-    pass
-
-
-class _Marshaller(Marshaller):
-    """The standard marshaller, stricter and with ``<i8>``.
-
-    Differences from :class:`xmlrpc.client.Marshaller`: integers outside i4
-    go out as ``<i8>`` when the client reads it (else the result cannot be
-    sent), ``datetime.date`` is a ``dateTime.iso8601`` at midnight, subclasses
-    of the basic types (``IntEnum``, ``StrEnum``, ``Markup`` ...) are sent as
-    their base type, ``\\r`` survives the round trip, and arbitrary objects
-    are refused instead of being sent as a struct of their ``__dict__`` (which
-    would leak whatever they hold).
-    """
-
-    dispatch = dict(Marshaller.dispatch)
-    del dispatch["_arbitrary_instance"]
-
-    def __init__(self, encoding: str | None, allow_none: bool, use_i8: bool) -> None:
-        super().__init__(encoding, allow_none)
-        self.use_i8 = use_i8
-
-    # The base class calls ``self.__dump``, which Python spells like this
-    # (its class is also named ``Marshaller`` once the underscore is gone).
-    def _Marshaller__dump(self, value: Any, write: Callable[[str], Any]) -> None:
-        try:
-            f = self.dispatch[type(value)]
-        except KeyError:
-            for base in type(value).__mro__[1:]:
-                f = self.dispatch.get(base)
-                if f is not None:
-                    break
-            else:
-                raise TypeError(f"cannot marshal {type(value).__name__} objects") from None
-        f(self, value, write)
-
-    def dump_long(self, value: int, write: Callable[[str], Any]) -> None:
-        if I4_MIN <= value <= I4_MAX:
-            write("<value><int>")
-            write(str(int(value)))
-            write("</int></value>\n")
-        elif self.use_i8 and I8_MIN <= value <= I8_MAX:
-            write("<value><i8>")
-            write(str(int(value)))
-            write("</i8></value>\n")
-        else:
-            raise OverflowError(
-                "an integer is outside the range the client can read"
-                + (" (i8)" if self.use_i8 else " (i4; see RPCENABLE_I8)")
-            )
-
-    dispatch[int] = dump_long
-
-    def dump_nil(self, value: None, write: Callable[[str], Any]) -> None:
-        if not self.allow_none:
-            raise _NoneNotAllowed("None is not allowed")
-        write("<value><nil/></value>")
-
-    dispatch[type(None)] = dump_nil
-
-    def dump_unicode(self, value: str, write: Callable[[str], Any]) -> None:  # type: ignore[override]
-        write("<value><string>")
-        write(_escape(value))
-        write("</string></value>\n")
-
-    dispatch[str] = dump_unicode
-
-    def dump_struct(self, value: dict[Any, Any], write: Callable[[str], Any]) -> None:  # type: ignore[override]
-        i = id(value)
-        if i in self.memo:
-            raise TypeError("cannot marshal recursive dictionaries")
-        self.memo[i] = None
-        dump = self._Marshaller__dump
-        write("<value><struct>\n")
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError("struct member names must be strings")
-            write("<member>\n<name>")
-            write(_escape(k))
-            write("</name>\n")
-            dump(v, write)
-            write("</member>\n")
-        write("</struct></value>\n")
-        del self.memo[i]
-
-    dispatch[dict] = dump_struct
-
-    def dump_date(self, value: datetime.date, write: Callable[[str], Any]) -> None:
-        self.dump_datetime(datetime.datetime.combine(value, datetime.time()), write)
-
-    dispatch[datetime.date] = dump_date
-
-    def dump_binary(self, value: Binary, write: Callable[[str], Any]) -> None:
-        self.dump_bytes(value.data, write)
-
-    dispatch[Binary] = dump_binary
-
-    def dump_datetime_wrapper(self, value: DateTime, write: Callable[[str], Any]) -> None:
-        # DateTime("anything") keeps any string; the standard marshaller
-        # would write it unescaped.
-        write("<value><dateTime.iso8601>")
-        write(_escape(str(value.value)))
-        write("</dateTime.iso8601></value>\n")
-
-    dispatch[DateTime] = dump_datetime_wrapper
-
-
-def encode_response(
-    result: Any, *, allow_none: bool = True, encoding: str = "utf-8", use_i8: bool = False
-) -> bytes:
-    """Marshal a method's result into a ``methodResponse``.
-
-    :raises Fault: -32603 when the result cannot be sent (a type XML-RPC has
-        no form for, an integer the client cannot read, ``None`` without
-        ``allow_none``, characters XML 1.0 cannot carry). The message names
-        the kind of problem, not the value; the original exception is the
-        fault's ``__cause__`` for the server log.
-    """
-    marshaller = _Marshaller(encoding, allow_none, use_i8)
-    try:
-        params = marshaller.dumps((result,))
-    except OverflowError as exc:
-        raise Fault(INTERNAL_ERROR, f"Internal error: the result cannot be sent: {exc}") from exc
-    except _NoneNotAllowed as exc:
-        raise Fault(
-            INTERNAL_ERROR,
-            "Internal error: the result holds None, which this server does not send "
-            "(RPCENABLE_ALLOW_NONE)",
-        ) from exc
-    except _UnsendableText as exc:
-        raise Fault(
-            INTERNAL_ERROR,
-            "Internal error: the result holds characters XML 1.0 cannot carry; "
-            "send bytes as base64",
-        ) from exc
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise Fault(
-            INTERNAL_ERROR, "Internal error: the result holds a value XML-RPC cannot carry"
-        ) from exc
-    return _document(params, encoding)
-
-
-def encode_fault(fault: Fault, *, encoding: str = "utf-8") -> bytes:
-    """Marshal a fault into a ``methodResponse``."""
-    code = fault.faultCode
-    if not isinstance(code, int) or isinstance(code, bool) or not I4_MIN <= code <= I4_MAX:
-        code = INTERNAL_ERROR
-    text = _INVALID_XML_CHARS.sub("\ufffd", str(fault.faultString))
-    body = _Marshaller(encoding, True, False).dumps(Fault(code, text))
-    return _document(body, encoding)
-
-
-def _document(inner: str, encoding: str) -> bytes:
-    text = (
-        f"<?xml version='1.0' encoding='{encoding}'?>\n<methodResponse>\n{inner}</methodResponse>\n"
-    )
-    return text.encode(encoding, "xmlcharrefreplace")
-
-
-# Re-exported so that users can return these from their functions.
-__all__ += ["Binary", "DateTime"]

@@ -1,0 +1,56 @@
+"""What a protocol handler is: bytes in, calls through the dispatcher, bytes out.
+
+A handler owns its wire format and its conventions (XML-RPC's ``system.*``
+methods and ``system.multicall``; JSON-RPC's batches and notifications). It
+never runs a procedure itself: every call goes through
+:meth:`Dispatcher.call <flask_rpcenable.dispatch.Dispatcher.call>`, which
+authenticates, checks, times and records it, and raises
+:class:`~flask_rpcenable.errors.RPCError` for the handler to encode.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+from flask import Response
+
+if TYPE_CHECKING:
+    from ..dispatch import CallContext
+    from ..errors import RPCError
+    from ..state import RPCState
+
+__all__ = ["ProtocolHandler"]
+
+
+class ProtocolHandler(ABC):
+    """One wire protocol on the endpoint of one :class:`~flask_rpcenable.state.RPCState`.
+
+    The view picks the handler whose :attr:`media_types` holds the request's
+    ``Content-Type``; a request without one goes to the handler whose
+    :attr:`first_bytes` its body starts with (after white space).
+    """
+
+    #: The protocol's name, recorded on every call (``"xmlrpc"``).
+    name: str
+    #: The ``Content-Type`` media types it answers (without parameters).
+    media_types: tuple[str, ...]
+    #: What a body of this protocol starts with, for requests with no type.
+    first_bytes: bytes
+
+    def __init__(self, state: RPCState) -> None:
+        self.state = state
+        self.dispatcher = state.dispatcher
+        self.settings = state.settings
+
+    @abstractmethod
+    def respond(self, ctx: CallContext, body: bytes) -> Response:
+        """Decode ``body``, run its call(s) through the dispatcher, encode the answer."""
+
+    @abstractmethod
+    def error_response(self, error: RPCError) -> Response:
+        """The answer to a request refused as a whole (say, by request-level auth)."""
+
+    @abstractmethod
+    def method_name(self, body: bytes) -> str:
+        """The method ``body`` calls, for the record of a refused request; ``"-"`` if none."""
