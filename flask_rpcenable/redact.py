@@ -1,18 +1,47 @@
 """Redaction and truncation: what of a call's data may be stored or shown.
 
-Logs, job records, job mail and client error messages keep struct values
-whose key names a secret out (``***``), and cut long texts.
+The one place for it: the call log, job records and mail, the client's log
+and error messages and the dispatcher all use these. Struct members whose
+key names a secret (``RPCENABLE_LOG_REDACT_KEYS``) and scheme-v1
+authentication arguments become ``***``; long texts are cut, saying so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import base64
+import datetime
+import functools
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from xmlrpc.client import Binary, DateTime
 
-__all__ = ["DEFAULT_REDACT_KEYS", "REDACTED", "norm_key", "redact_keys"]
+__all__ = [
+    "DEFAULT_REDACT_KEYS",
+    "NONCE_RE",
+    "REDACTED",
+    "SIGNATURE_RE",
+    "cut_text",
+    "dump_json",
+    "is_secret_key",
+    "looks_like_auth_args",
+    "norm_key",
+    "redact_auth_params",
+    "redact_keys",
+    "sanitize",
+    "strip_url_credentials",
+]
 
 #: What a redacted value is replaced with.
 REDACTED = "***"
+#: A scheme-v1 nonce: 16 to 128 of ``[A-Za-z0-9_-]``.
+NONCE_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+#: A scheme-v1 signature: lowercase (or uppercase) hex HMAC-SHA256.
+SIGNATURE_RE = re.compile(r"[0-9a-fA-F]{64}")
+_JSON = json.JSONEncoder(ensure_ascii=False)
+_MAX_DEPTH = 32
 
 #: Struct keys (and parts of keys) whose values the logs and job records redact.
 DEFAULT_REDACT_KEYS = (
@@ -36,3 +65,145 @@ def redact_keys(value: str | Iterable[Any]) -> tuple[str, ...]:
     """The redact-keys setting (one key or several) as normalized, non-empty keys."""
     keys = [value] if isinstance(value, str) else value
     return tuple(norm_key(k) for k in keys if norm_key(k))
+
+
+def is_secret_key(key: Any, redact_keys: Iterable[str]) -> bool:
+    """Whether a struct key names a secret (``api_key``, ``X-Auth-Token`` ...)."""
+    norm = norm_key(key)
+    return any(part in norm for part in redact_keys)
+
+
+#: Struct keys up to this length have their :func:`is_secret_key` answer
+#: remembered (the same few come back on every call); longer ones are rare
+#: and would make the memory the cache holds depend on what clients send.
+_REMEMBERED_KEY_MAX = 64
+_is_secret_short_key = functools.lru_cache(maxsize=1024)(is_secret_key)
+
+
+def _is_secret_name(name: str, redact_keys: tuple[str, ...]) -> bool:
+    if len(name) <= _REMEMBERED_KEY_MAX and isinstance(redact_keys, tuple):
+        return _is_secret_short_key(name, redact_keys)
+    return is_secret_key(name, redact_keys)
+
+
+def sanitize(value: Any, max_chars: int, redact_keys: tuple[str, ...], depth: int = 0) -> Any:
+    """A JSON-ready copy of ``value``: secrets redacted, long parts shortened.
+
+    Bytes become a short base64 summary, datetimes ISO 8601 text; strings and
+    arrays longer than ``max_chars`` are cut (the whole text is cut again
+    after serialization).
+    """
+    if depth > _MAX_DEPTH:
+        return "<nested too deep>"
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        if len(value) <= max_chars:
+            return value
+        return f"{value[:max_chars]}... [{len(value)} characters]"
+    if isinstance(value, Binary):
+        value = value.data
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        head = base64.b64encode(data[:48]).decode("ascii")
+        return f"<binary {len(data)} bytes, base64: {head}{'...' if len(data) > 48 else ''}>"
+    if isinstance(value, DateTime):
+        text = value.value
+        try:
+            return datetime.datetime.strptime(text, "%Y%m%dT%H:%M:%S").isoformat()
+        except ValueError:
+            return text
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for i, (key, item) in enumerate(value.items()):
+            if i >= max_chars:
+                out["..."] = f"{len(value) - i} more"
+                break
+            name = str(key)
+            out[name] = (
+                REDACTED
+                if _is_secret_name(name, redact_keys)
+                else sanitize(item, max_chars, redact_keys, depth + 1)
+            )
+        return out
+    if isinstance(value, (list, tuple)):
+        items = [sanitize(v, max_chars, redact_keys, depth + 1) for v in value[:max_chars]]
+        if len(value) > max_chars:
+            items.append(f"... {len(value) - max_chars} more")
+        return items
+    return repr(value)[:max_chars]
+
+
+def dump_json(value: Any, max_chars: int, redact_keys: tuple[str, ...]) -> str:
+    """``value`` as redacted JSON text of at most about ``max_chars`` characters."""
+    text = _JSON.encode(sanitize(value, max_chars, redact_keys))
+    return cut_text(text, max_chars) or ""
+
+
+def cut_text(text: str | None, max_chars: int, *, keep_tail: bool = False) -> str | None:
+    """``text`` cut to ``max_chars``, saying so; tracebacks keep their end."""
+    if text is None:
+        return None
+    if len(text) <= max_chars:
+        return text
+    if keep_tail:
+        prefix = f"[cut: {len(text)} characters in all]\n..."
+        return prefix + text[len(text) - max(max_chars - len(prefix), 0) :]
+    suffix = f"... [cut: {len(text)} characters in all]"
+    return text[: max(max_chars - len(suffix), 0)] + suffix
+
+
+def looks_like_auth_args(params: Sequence[Any]) -> bool:
+    """Whether ``params`` starts with django-rpcenable's v1 auth arguments.
+
+    That is: a nonce-like string (16 or more of ``[A-Za-z0-9_-]``), a
+    timestamp (an integer or a string of digits), a username string and a
+    64-digit hex signature.
+    """
+    if len(params) < 4:
+        return False
+    nonce, timestamp, username, signature = params[:4]
+    return (
+        isinstance(nonce, str)
+        and bool(NONCE_RE.fullmatch(nonce))
+        and (
+            (isinstance(timestamp, int) and not isinstance(timestamp, bool))
+            or (isinstance(timestamp, str) and timestamp.isdigit())
+        )
+        and isinstance(username, str)
+        and isinstance(signature, str)
+        and bool(SIGNATURE_RE.fullmatch(signature))
+    )
+
+
+def redact_auth_params(params: Sequence[Any], *, known: bool = False) -> tuple[Any, ...]:
+    """``params`` with leading v1 auth arguments replaced by ``"***"``.
+
+    :param known: the first four parameters are auth arguments (the point
+        added them); otherwise they are redacted only when they look like
+        auth arguments (see :func:`looks_like_auth_args`), which catches
+        django-rpcenable style ``param_hook`` functions.
+    """
+    params = tuple(params)
+    if known or looks_like_auth_args(params):
+        return (REDACTED,) * min(4, len(params)) + params[4:]
+    return params
+
+
+def strip_url_credentials(url: str, redact_keys: Iterable[str] = DEFAULT_REDACT_KEYS) -> str:
+    """``url`` without ``user:password@`` and with secret query values redacted."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc.rpartition("@")[2]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        keys = tuple(norm_key(k) for k in redact_keys)
+        query = urlencode(
+            [(k, REDACTED if is_secret_key(k, keys) else v) for k, v in pairs], safe="*"
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

@@ -28,11 +28,10 @@ from flask_rpcenable.calllog.recorder import (
     DEFAULTS,
     cut_text,
     dump_json,
-    is_secret_key,
-    sanitize,
     strip_url_credentials,
     summarize_multicall,
 )
+from flask_rpcenable.redact import is_secret_key, sanitize
 
 KEYS = tuple(DEFAULTS["RPCENABLE_LOG_REDACT_KEYS"])
 

@@ -25,6 +25,8 @@ import secrets
 import time
 from urllib.parse import quote, unquote
 
+from ..redact import NONCE_RE
+
 __all__ = [
     "NONCE_RE",
     "SCHEME_V2",
@@ -40,7 +42,6 @@ __all__ = [
 SCHEME_V2 = "RPCEnable-HMAC-SHA256"
 
 #: What a valid nonce looks like (both schemes).
-NONCE_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 _HEX64_RE = re.compile(r"[0-9a-f]{64}")
 _MAX_HEADER = 4096

@@ -23,9 +23,10 @@ from typing import Any, Protocol
 
 from flask import Flask
 
+from ..redact import REDACTED, is_secret_key
+
 log = logging.getLogger("flask_rpcenable.background")
 
-REDACTED = "***"
 #: Longest argument summary kept in records and mail.
 ARGUMENTS_LENGTH = 2000
 #: Longest traceback put in a mail (its end is kept).
@@ -59,22 +60,13 @@ class _Redacted:
 _REDACTED = _Redacted()
 
 
-def _norm(key: Any) -> str:
-    return "".join(ch for ch in str(key).lower() if ch.isalnum())
-
-
-def _is_secret(name: Any, redact_keys: Iterable[str]) -> bool:
-    norm = _norm(name)
-    return any(part in norm for part in redact_keys)
-
-
 def _redact(value: Any, redact_keys: tuple[str, ...], depth: int = 0) -> Any:
     if depth > _repr.maxlevel:
         return value
     if isinstance(value, dict):
         return {
             key: _REDACTED
-            if _is_secret(key, redact_keys)
+            if is_secret_key(key, redact_keys)
             else _redact(item, redact_keys, depth + 1)
             for key, item in itertools.islice(value.items(), _ITEMS + 1)
         }
@@ -104,7 +96,7 @@ def summarize_arguments(
         items = [(f"[{i}]", a) for i, a in enumerate(args)] + list(kwargs.items())
     parts = []
     for name, value in items:
-        if _is_secret(name, redact_keys):
+        if is_secret_key(name, redact_keys):
             text = REDACTED
         else:
             try:

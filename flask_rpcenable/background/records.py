@@ -23,6 +23,7 @@ from ..db import (
     report_write_failure,
     utcnow,
 )
+from ..redact import cut_text
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -85,14 +86,6 @@ def define_background_job_model(db: SQLAlchemy) -> Any:
     return BackgroundJob
 
 
-def cut(text: str | None, length: int, *, keep_end: bool = False) -> str | None:
-    """``text`` shortened to about ``length`` characters (tracebacks keep their end)."""
-    if text is None or len(text) <= length:
-        return text
-    if keep_end:
-        return "...\n" + text[-length:]
-    return text[:length] + "..."
-
 
 class RecordWriter:
     """Writes job records in their own session, swallowing (and logging) failures.
@@ -147,15 +140,15 @@ class RecordWriter:
         if not self.enabled:
             return
         if "error" in fields:
-            fields["error"] = cut(fields["error"], ERROR_LENGTH)
+            fields["error"] = cut_text(fields["error"], ERROR_LENGTH)
         if "traceback" in fields:
-            fields["traceback"] = cut(fields["traceback"], TRACEBACK_LENGTH, keep_end=True)
+            fields["traceback"] = cut_text(fields["traceback"], TRACEBACK_LENGTH, keep_tail=True)
         model = self.model
         try:
             with Session(bookkeeping_engine(self.db)) as session, session.begin():
                 row = session.scalar(sa.select(model).where(model.job_id == job_id))
                 if row is None:
-                    row = model(job_id=job_id, name=cut(name, NAME_LENGTH), queued_at=utcnow())
+                    row = model(job_id=job_id, name=cut_text(name, NAME_LENGTH), queued_at=utcnow())
                     session.add(row)
                 for key, value in fields.items():
                     setattr(row, key, value)

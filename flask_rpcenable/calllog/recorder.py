@@ -15,16 +15,10 @@ touch the user's session or the call: it goes to ``app.logger``.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime
-import functools
-import json
 import uuid
-from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-from xmlrpc.client import Binary, DateTime
 
 import sqlalchemy as sa
 from flask import (
@@ -37,7 +31,14 @@ from flask import (
 )
 
 from ..db import AtMostEvery, bookkeeping_engine, bookkeeping_write, report_write_failure
-from ..redact import DEFAULT_REDACT_KEYS, norm_key, redact_keys
+from ..redact import (
+    DEFAULT_REDACT_KEYS,
+    REDACTED,
+    cut_text,
+    dump_json,
+    redact_keys,
+    strip_url_credentials,
+)
 from ..settings import bool_setting, int_setting, retention_days
 from ..state import primary_state
 from .models import URL_LENGTH, LogModels, utcnow
@@ -55,12 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "RPCENABLE_LOG_REDACT_KEYS": DEFAULT_REDACT_KEYS,
 }
 
-REDACTED = "***"
 #: What :func:`json.dumps` with ``ensure_ascii=False`` uses, made once.
-_JSON = json.JSONEncoder(ensure_ascii=False)
 #: How often (seconds) a log write may also delete rows past the retention.
 PRUNE_INTERVAL = 3600.0
-_MAX_DEPTH = 32
 
 
 class LogConfig:
@@ -243,97 +241,6 @@ def record_outgoing(
             report_write_failure(current_app.logger, f"the log row of outgoing call {method!r}")
 
 
-# -- redaction and serialization ---------------------------------------------
-
-
-def is_secret_key(key: Any, redact_keys: Iterable[str]) -> bool:
-    """Whether a struct key names a secret (``api_key``, ``X-Auth-Token`` ...)."""
-    norm = norm_key(key)
-    return any(part in norm for part in redact_keys)
-
-
-#: Struct keys up to this length have their :func:`is_secret_key` answer
-#: remembered (the same few come back on every call); longer ones are rare
-#: and would make the memory the cache holds depend on what clients send.
-_REMEMBERED_KEY_MAX = 64
-_is_secret_short_key = functools.lru_cache(maxsize=1024)(is_secret_key)
-
-
-def _is_secret_name(name: str, redact_keys: tuple[str, ...]) -> bool:
-    if len(name) <= _REMEMBERED_KEY_MAX and isinstance(redact_keys, tuple):
-        return _is_secret_short_key(name, redact_keys)
-    return is_secret_key(name, redact_keys)
-
-
-def sanitize(value: Any, max_chars: int, redact_keys: tuple[str, ...], depth: int = 0) -> Any:
-    """A JSON-ready copy of ``value``: secrets redacted, long parts shortened.
-
-    Bytes become a short base64 summary, datetimes ISO 8601 text; strings and
-    arrays longer than ``max_chars`` are cut (the whole text is cut again
-    after serialization).
-    """
-    if depth > _MAX_DEPTH:
-        return "<nested too deep>"
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    if isinstance(value, str):
-        if len(value) <= max_chars:
-            return value
-        return f"{value[:max_chars]}... [{len(value)} characters]"
-    if isinstance(value, Binary):
-        value = value.data
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
-        head = base64.b64encode(data[:48]).decode("ascii")
-        return f"<binary {len(data)} bytes, base64: {head}{'...' if len(data) > 48 else ''}>"
-    if isinstance(value, DateTime):
-        text = value.value
-        try:
-            return datetime.datetime.strptime(text, "%Y%m%dT%H:%M:%S").isoformat()
-        except ValueError:
-            return text
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for i, (key, item) in enumerate(value.items()):
-            if i >= max_chars:
-                out["..."] = f"{len(value) - i} more"
-                break
-            name = str(key)
-            out[name] = (
-                REDACTED
-                if _is_secret_name(name, redact_keys)
-                else sanitize(item, max_chars, redact_keys, depth + 1)
-            )
-        return out
-    if isinstance(value, (list, tuple)):
-        items = [sanitize(v, max_chars, redact_keys, depth + 1) for v in value[:max_chars]]
-        if len(value) > max_chars:
-            items.append(f"... {len(value) - max_chars} more")
-        return items
-    return repr(value)[:max_chars]
-
-
-def dump_json(value: Any, max_chars: int, redact_keys: tuple[str, ...]) -> str:
-    """``value`` as redacted JSON text of at most about ``max_chars`` characters."""
-    text = _JSON.encode(sanitize(value, max_chars, redact_keys))
-    return cut_text(text, max_chars) or ""
-
-
-def cut_text(text: str | None, max_chars: int, *, keep_tail: bool = False) -> str | None:
-    """``text`` cut to ``max_chars``, saying so; tracebacks keep their end."""
-    if text is None:
-        return None
-    if len(text) <= max_chars:
-        return text
-    if keep_tail:
-        prefix = f"[cut: {len(text)} characters in all]\n..."
-        return prefix + text[len(text) - max(max_chars - len(prefix), 0) :]
-    suffix = f"... [cut: {len(text)} characters in all]"
-    return text[: max(max_chars - len(suffix), 0)] + suffix
-
-
 def summarize_multicall(params: list[Any]) -> list[Any]:
     """The multicall envelope's parameters as logged: the method names only.
 
@@ -347,22 +254,3 @@ def summarize_multicall(params: list[Any]) -> list[Any]:
         name = call.get("methodName") if isinstance(call, dict) else None
         names.append(name if isinstance(name, str) else "?")
     return [{"methods": names}]
-
-
-def strip_url_credentials(url: str, redact_keys: Iterable[str] = DEFAULTS[
-    "RPCENABLE_LOG_REDACT_KEYS"
-]) -> str:
-    """``url`` without ``user:password@`` and with secret query values redacted."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        keys = tuple(norm_key(k) for k in redact_keys)
-        query = urlencode(
-            [(k, REDACTED if is_secret_key(k, keys) else v) for k, v in pairs], safe="*"
-        )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

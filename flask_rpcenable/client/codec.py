@@ -31,59 +31,15 @@ if TYPE_CHECKING:
     from .point import XMLRPCPoint
 
 __all__ = [
-    "REDACTED",
     "MultiCall",
     "MultiCallResults",
     "decode_response",
     "encode_call",
-    "looks_like_auth_args",
-    "redact_auth_params",
 ]
 
 #: The characters the XML-RPC specification allows in a method name (plus
 #: ``-``); anything else would need escaping that the format never had.
 METHOD_NAME_RE = re.compile(r"^[A-Za-z0-9_.:/-]{1,255}$")
-#: What replaces a redacted parameter in the call log.
-REDACTED = "***"
-_NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
-_SIGNATURE_RE = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-def looks_like_auth_args(params: Sequence[Any]) -> bool:
-    """Whether ``params`` starts with django-rpcenable's v1 auth arguments.
-
-    That is: a nonce-like string (16 or more of ``[A-Za-z0-9_-]``), a
-    timestamp (an integer or a string of digits), a username string and a
-    64-digit hex signature.
-    """
-    if len(params) < 4:
-        return False
-    nonce, timestamp, username, signature = params[:4]
-    return (
-        isinstance(nonce, str)
-        and bool(_NONCE_RE.match(nonce))
-        and (
-            (isinstance(timestamp, int) and not isinstance(timestamp, bool))
-            or (isinstance(timestamp, str) and timestamp.isdigit())
-        )
-        and isinstance(username, str)
-        and isinstance(signature, str)
-        and bool(_SIGNATURE_RE.match(signature))
-    )
-
-
-def redact_auth_params(params: Sequence[Any], *, known: bool = False) -> tuple[Any, ...]:
-    """``params`` with leading v1 auth arguments replaced by ``"***"``.
-
-    :param known: the first four parameters are auth arguments (the point
-        added them); otherwise they are redacted only when they look like
-        auth arguments (see :func:`looks_like_auth_args`), which catches
-        django-rpcenable style ``param_hook`` functions.
-    """
-    params = tuple(params)
-    if known or looks_like_auth_args(params):
-        return (REDACTED,) * min(4, len(params)) + params[4:]
-    return params
 
 
 class _Method:

@@ -34,15 +34,13 @@ from urllib.parse import unquote
 
 from ..auth.signing import generate_auth_args, sign_request_v2
 from ..calllog.recorder import record_outgoing
+from ..redact import REDACTED, looks_like_auth_args, redact_auth_params
 from .codec import (
-    REDACTED,
     MultiCall,
     MultiCallResults,
     _Method,
     decode_response,
     encode_call,
-    looks_like_auth_args,
-    redact_auth_params,
 )
 from .errors import (
     BadResponse,

@@ -28,8 +28,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
-from ..calllog.recorder import strip_url_credentials
 from ..compression import BadCompression, TooLarge, UnsupportedEncoding, read_capped
+from ..redact import strip_url_credentials
 from .errors import (
     BadResponse,
     ConnectError,
