@@ -321,3 +321,26 @@ def test_admin_forms_need_csrf(tmp_path: Path) -> None:
     with env.app.app_context():
         count = env.db.session.execute(sa.select(sa.func.count()).select_from(env.model))
         assert count.scalar_one() == 0
+
+
+def test_key_cipher_is_built_once_per_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flask_rpcenable.auth import users
+
+    built: list[object] = []
+    original = users._fernet_for
+
+    def counting(secret: str | bytes) -> object:
+        built.append(secret)
+        return original(secret)
+
+    monkeypatch.setattr(users, "_fernet_for", counting)
+    env = make_env(tmp_path, SECRET_KEY="first-secret")
+    with env.app.app_context():
+        tokens = [users.encrypt_api_key(f"key-{i}") for i in range(5)]
+        assert [users.decrypt_api_key(t) for t in tokens] == [f"key-{i}" for i in range(5)]
+    assert built == ["first-secret"]
+    env.app.config["SECRET_KEY"] = "second-secret"
+    env.app.config["SECRET_KEY_FALLBACKS"] = ["first-secret"]
+    with env.app.app_context():
+        assert users.decrypt_api_key(tokens[0]) == "key-0"  # rebuilt for the new secrets
+    assert built == ["first-secret", "second-secret", "first-secret"]

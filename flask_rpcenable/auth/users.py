@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import base64
 import datetime
-import hashlib
 import secrets
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -103,30 +103,34 @@ def _secrets_of(app: Flask) -> list[str | bytes]:
     return [primary, *[f for f in fallbacks if f]]
 
 
+#: Per app: its secrets and the cipher built from them, once.
+_ciphers: weakref.WeakKeyDictionary[Flask, tuple[tuple[Any, ...], MultiFernet]] = (
+    weakref.WeakKeyDictionary()
+)
 _cipher_lock = threading.Lock()
 
 
 def key_cipher(app: Flask | None = None) -> MultiFernet:
     """The :class:`~cryptography.fernet.MultiFernet` for API keys of ``app``.
 
-    The first secret encrypts; all of them decrypt.
+    The first secret encrypts; all of them decrypt. It is built once per app
+    (key derivation is the costly part) and again only when the configured
+    secrets change.
 
-    :raises RuntimeError: when neither ``RPCENABLE_SECRET_KEY`` nor
+    :raises MissingSecretError: when neither ``RPCENABLE_SECRET_KEY`` nor
         ``SECRET_KEY`` is set.
     """
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    found = _secrets_of(app)
-    fingerprint = hashlib.sha256(
-        b"\0".join(s.encode() if isinstance(s, str) else bytes(s) for s in found)
-    ).hexdigest()
-    store = app.extensions.setdefault("rpcenable_key_cipher", {})
+    found = tuple(_secrets_of(app))
+    cached = _ciphers.get(app)
+    if cached is not None and cached[0] == found:
+        return cached[1]
     with _cipher_lock:
-        cipher = store.get(fingerprint)
-        if cipher is None:
-            store.clear()
-            cipher = MultiFernet([_fernet_for(s) for s in found])
-            store[fingerprint] = cipher
-    return cipher
+        cached = _ciphers.get(app)
+        if cached is None or cached[0] != found:
+            cached = (found, MultiFernet([_fernet_for(s) for s in found]))
+            _ciphers[app] = cached
+    return cached[1]
 
 
 def encrypt_api_key(api_key: str, app: Flask | None = None) -> str:
