@@ -21,7 +21,11 @@ from pathlib import Path
 from typing import Any
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
+from flask import Flask, request
 from live import ServerThread
+
+from flask_rpcenable import RPCEnable
+from flask_rpcenable.auth.users import create_api_user
 
 #: (status, headers, body) built from the request (headers, body).
 Responder = Callable[[Any, bytes], tuple[int, list[tuple[str, str]], bytes]]
@@ -181,3 +185,46 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+def make_remote(make_app: Callable[..., Flask], **config: Any) -> tuple[Flask, RPCEnable, str]:
+    """An app with a few functions and an API user ``alice``; returns (app, rpc, key)."""
+    rpc = RPCEnable()
+
+    @rpc.register
+    def echo(var: str = "") -> str:
+        """Return the argument prefixed with 'Server says: '."""
+        return f"Server says: {var}"
+
+    @rpc.register(name="math.add")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @rpc.register
+    def remote_port() -> int:
+        return int(request.environ["REMOTE_PORT"])
+
+    @rpc.register
+    def types() -> dict:
+        return {"when": datetime.datetime(2024, 1, 2, 3, 4, 5), "data": b"\x00\xff"}
+
+    @rpc.register
+    def nothing() -> None:
+        return None
+
+    @rpc.register
+    @rpc.auth
+    def auth_echo(user: Any, var: str = "") -> str:
+        return f"User {user.username} says: {var}"
+
+    @rpc.register(name="v2only", version=2)
+    def v2only() -> str:
+        return "version two"
+
+    app = make_app(**config)
+    rpc.init_app(app)
+    state = rpc.state(app)
+    with app.app_context():
+        state.db.create_all()
+        _user, key = create_api_user(state.db, state.models.APIUser, "alice")
+    return app, rpc, key

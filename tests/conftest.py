@@ -11,25 +11,19 @@ Servers used by some tests are found through environment variables that
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
-from live import LiveServer, build_app, serving
+from flask_sqlalchemy import SQLAlchemy
+from live import LiveServer, build_app, env_or_skip, serving
+from log_app import LogApp, fresh_pg_database, register_functions
 
 from flask_rpcenable import RPCEnable
 
 __all__ = ["LiveServer", "build_app", "env_or_skip"]
-
-
-def env_or_skip(name: str) -> str:
-    """The value of an environment variable, or skip the test."""
-    value = os.environ.get(name)
-    if not value:
-        pytest.skip(f"{name} is not set (.ci/run sets it)")
-    return value
 
 
 @pytest.fixture
@@ -78,3 +72,56 @@ def serve() -> Iterator[Callable[[Flask], LiveServer]]:
 def live_server(app: Flask, serve: Callable[[Flask], LiveServer]) -> LiveServer:
     """``app`` served over real HTTP."""
     return serve(app)
+
+
+# -- the call-log app (calllog, admin and migration tests) -------------------------
+
+
+@pytest.fixture(name="db_url", params=["sqlite", "postgresql"])
+def db_url_fixture(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """A database URL: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'log.sqlite'}"
+    else:
+        with fresh_pg_database() as url:
+            yield url
+
+
+@pytest.fixture(name="make_log_app")
+def make_log_app_fixture(tmp_path: Any) -> Iterator[Callable[..., LogApp]]:
+    """``make_log_app(url, **config)``: an app logging to ``url``, tables created."""
+    made: list[LogApp] = []
+
+    def factory(
+        url: str | None = None, *, create: bool = True, setup: Callable[..., Any] | None = None,
+        **config: Any,
+    ) -> LogApp:
+        config.setdefault("RPCENABLE_LOG_INCOMING", True)
+        config.setdefault("RPCENABLE_LOG_OUTGOING", True)
+        app = build_app(tmp_path, **config)
+        if url is not None:
+            app.config["SQLALCHEMY_DATABASE_URI"] = url
+        db = SQLAlchemy()
+
+        class Note(db.Model):  # type: ignore[name-defined,misc]
+            __tablename__ = "note"
+            id = sa.Column(sa.Integer, primary_key=True)
+            text = sa.Column(sa.String(100), nullable=False)
+
+        db.init_app(app)
+        rpc = RPCEnable()
+        register_functions(rpc, db, Note)
+        if setup is not None:
+            setup(app, rpc)
+        rpc.init_app(app, db=db)
+        log_app = LogApp(app, db, rpc)
+        log_app.Note = Note  # type: ignore[attr-defined]
+        made.append(log_app)
+        if create:
+            with app.app_context():
+                db.create_all()
+        return log_app
+
+    yield factory
+    for log_app in made:
+        log_app.dispose()

@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
 #: How often a serving thread checks for shutdown: stops in about this long.
 POLL_INTERVAL = 0.05
+
+
+def env_or_skip(name: str) -> str:
+    """The value of an environment variable, or skip the test."""
+    value = os.environ.get(name)
+    if not value:
+        pytest.skip(f"{name} is not set (.ci/run sets it)")
+    return value
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:
