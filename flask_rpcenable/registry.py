@@ -11,7 +11,7 @@ import inspect
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .params import ParamChecker, build_checker
@@ -37,9 +37,8 @@ class Procedure:
     doc: str
     is_async: bool
     checker: ParamChecker
+    #: The options of ``@rpc.auth`` (a dict), or ``None`` for a public procedure.
     auth: Any = None
-    #: Extra data other components may attach (e.g. the auth options).
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def requires_auth(self) -> bool:
