@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import xmlrpc.client
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import env_or_skip
 from flask_sqlalchemy import SQLAlchemy
 from live import build_app
 
@@ -16,28 +14,9 @@ from flask_rpcenable import RPCEnable
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 USER, PASSWORD = "admin", "browser-test-password"
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    executable = env_or_skip("RPCENABLE_TEST_CHROMIUM")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _app(tmp_path: Path, **config: Any) -> tuple[Any, SQLAlchemy, RPCEnable]:

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import env_or_skip
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from live import basic_auth, build_app
@@ -27,14 +26,6 @@ from flask_rpcenable.auth.users import create_api_user
 
 USER, PASSWORD = "admin", "view-test-password"
 GOOD = basic_auth(USER, PASSWORD)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 class Site:
@@ -306,21 +297,9 @@ def test_admin_keeps_its_public_names() -> None:
 # -- in a real browser ---------------------------------------------------------
 
 
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    executable = env_or_skip("RPCENABLE_TEST_CHROMIUM")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
-def test_call_list_layout_in_chromium(site: Site, serve: Any, chromium: Any) -> None:
+def test_call_list_layout_in_chromium(site: Site, serve: Any, browser: Any) -> None:
     now = datetime.datetime.now(datetime.timezone.utc)
     params = '[{"customer": "Jane Example", "items": [' + ", ".join(
         f'{{"sku": "A-{i}", "qty": {i}}}' for i in range(20)
@@ -331,7 +310,7 @@ def test_call_list_layout_in_chromium(site: Site, serve: Any, chromium: Any) -> 
                     remote_addr="2001:db8::42", duration_ms=12.5)
     server = serve(site.app)
     width, height = 1600, 900
-    context = chromium.new_context(
+    context = browser.new_context(
         http_credentials={"username": USER, "password": PASSWORD},
         viewport={"width": width, "height": height},
     )

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from client_helpers import free_port, make_remote
-from flask import Flask
+from client_helpers import free_port
 
 from flask_rpcenable.client.cli import parse_argument, to_json
-
-
-@pytest.fixture
-def remote(make_app: Callable[..., Flask], serve: Any) -> Any:
-    app, rpc, key = make_remote(make_app, RPCENABLE_LOG_OUTGOING=True)
-    server = serve(app)
-
-    class Remote:
-        pass
-
-    r = Remote()
-    r.app, r.rpc, r.key, r.url = app, rpc, key, server.url + "/rpc/"
-    return r
 
 
 def invoke(remote: Any, *args: str, env: dict[str, str] | None = None) -> Any:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import xmlrpc.client
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from client_helpers import StdlibXMLRPCServer, make_remote
-from flask import Flask
+from client_helpers import StdlibXMLRPCServer
 
 from flask_rpcenable.auth.signing import generate_auth_args
 from flask_rpcenable.client.point import REDACTED, XMLRPCPoint
@@ -35,17 +34,6 @@ class RecordingTransport(xmlrpc.client.Transport):
         super().close()
 
 
-@pytest.fixture
-def remote(make_app: Callable[..., Flask], serve: Any) -> Any:
-    app, rpc, key = make_remote(make_app, RPCENABLE_LOG_OUTGOING=True)
-    server = serve(app)
-
-    class Remote:
-        pass
-
-    r = Remote()
-    r.app, r.rpc, r.key, r.url = app, rpc, key, server.url + "/rpc/"
-    return r
 
 
 @pytest.fixture

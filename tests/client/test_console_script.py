@@ -8,14 +8,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
-from client_helpers import free_port, make_remote
-from flask import Flask
+from client_helpers import free_port
 
 from flask_rpcenable.client import cli as client_cli
 from flask_rpcenable.client import console
@@ -23,17 +21,6 @@ from flask_rpcenable.client import console
 SCRIPT = Path(sys.executable).with_name("rpcenable")
 
 
-@pytest.fixture
-def remote(make_app: Callable[..., Flask], serve: Any) -> Any:
-    app, rpc, key = make_remote(make_app, RPCENABLE_LOG_OUTGOING=True)
-    server = serve(app)
-
-    class Remote:
-        pass
-
-    r = Remote()
-    r.app, r.rpc, r.key, r.url = app, rpc, key, server.url + "/rpc/"
-    return r
 
 
 def run(*args: str, env: dict[str, str] | None = None, module: bool = False,
