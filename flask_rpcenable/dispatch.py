@@ -26,7 +26,7 @@ from flask import current_app
 from . import signals
 from .db import report_write_failure
 from .errors import APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE, METHOD_NOT_FOUND, RPCError
-from .redact import REDACTED
+from .redact import REDACTED, redact_v1_like
 from .registry import Procedure, Registry
 
 if TYPE_CHECKING:
@@ -173,7 +173,10 @@ class Dispatcher:
             method=method,
             version=ctx.version,
             protocol=ctx.protocol,
-            params=params,
+            # Whatever the method (one that does not exist, or exists only in
+            # another namespace, included): no replayable v1 credentials are
+            # kept, nor handed to signal receivers.
+            params=redact_v1_like(params),
             started_at=datetime.datetime.now(datetime.timezone.utc),
             remote_addr=ctx.remote_addr,
             request_size=ctx.request_size if multicall_index is None else None,
@@ -210,7 +213,7 @@ class Dispatcher:
         builtin = system.get(method)
         if builtin is not None:
             if builtin.loggable is not None:
-                record.params = builtin.loggable(ctx, params)
+                record.params = _redact_entries(builtin.loggable(ctx, params))
             _send_started(app, record)
             return builtin.run(ctx, params)
         procedure = self.registry.get(method, ctx.version)
@@ -249,7 +252,13 @@ class Dispatcher:
     def loggable_params(
         self, procedure: Procedure | None, params: Params, ctx: CallContext
     ) -> Params:
-        """The parameters of a call to ``procedure`` as they may be logged."""
+        """The parameters of a call to ``procedure`` as they may be logged.
+
+        Parameters that look like v1 authentication arguments are redacted
+        whatever ``procedure`` is (``None`` for a method that does not exist);
+        a guarded procedure's are redacted by the authenticator as well.
+        """
+        params = redact_v1_like(params)
         if procedure is None or not procedure.requires_auth:
             return params
         if self.authenticator is None:
@@ -305,6 +314,25 @@ class Dispatcher:
             multicall_index=multicall_index,
         )
         self._finish(app, record, error)
+
+
+def _redact_entries(params: Params) -> Params:
+    """A batch method's loggable parameters with every entry's v1-like arguments redacted.
+
+    For ``system.multicall`` style parameters (one array of structs with
+    ``params``), whether or not the entry's method exists: the protocol's own
+    ``loggable`` may only know about the methods it found.
+    """
+    if not (isinstance(params, list) and len(params) == 1 and isinstance(params[0], list)):
+        return redact_v1_like(params)
+    entries = []
+    for entry in params[0]:
+        if isinstance(entry, dict) and "params" in entry:
+            redacted = redact_v1_like(entry["params"])
+            if redacted is not entry["params"]:
+                entry = {**entry, "params": redacted}
+        entries.append(entry)
+    return [entries]
 
 
 def _send_started(app: Any, record: CallRecord) -> None:

@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from xmlrpc.client import Binary, DateTime
 
+from .params import V1_AUTH_PARAMS
+
 __all__ = [
     "DEFAULT_REDACT_KEYS",
     "NONCE_RE",
@@ -30,6 +32,7 @@ __all__ = [
     "norm_key",
     "redact_auth_params",
     "redact_keys",
+    "redact_v1_like",
     "sanitize",
     "strip_url_credentials",
 ]
@@ -189,6 +192,26 @@ def redact_auth_params(params: Sequence[Any], *, known: bool = False) -> tuple[A
     params = tuple(params)
     if known or looks_like_auth_args(params):
         return (REDACTED,) * min(4, len(params)) + params[4:]
+    return params
+
+
+def redact_v1_like(params: Any) -> Any:
+    """``params`` with anything that looks like v1 authentication arguments redacted.
+
+    Applied to every call, whatever its method: a mistyped method name or a
+    guarded method called in the wrong namespace must not leave a replayable
+    nonce, timestamp, username and signature in the call log. By position,
+    the first four parameters are replaced when :func:`looks_like_auth_args`
+    says so; by name, the four members ``nonce``, ``timestamp``, ``username``
+    and ``signature`` when all four are there. Anything else is returned as
+    is (the same object, so that the common case costs no copy).
+    """
+    if isinstance(params, list):
+        if looks_like_auth_args(params):
+            return [REDACTED] * 4 + params[4:]
+        return params
+    if isinstance(params, dict) and all(name in params for name in V1_AUTH_PARAMS):
+        return {k: REDACTED if k in V1_AUTH_PARAMS else v for k, v in params.items()}
     return params
 
 
