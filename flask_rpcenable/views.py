@@ -10,9 +10,20 @@ compression); everything else is a protocol response with status 200.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Request, Response, abort, current_app, render_template, request
+from flask import (
+    Blueprint,
+    Request,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException
 
 from .compression import BadCompression, TooLarge, UnsupportedEncoding, read_capped
@@ -20,11 +31,11 @@ from .dispatch import CallContext
 from .errors import APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE, RPCError
 from .protocols import PROTOCOLS, ProtocolHandler
 from .protocols.introspection import auth_params
+from .protocols.jsonrpc import SYSTEM_NAMES as JSONRPC_SYSTEM_NAMES
+from .protocols.openrpc import example_params, openrpc_document
 
 if TYPE_CHECKING:
     from .state import RPCState
-
-
 
 def make_blueprint(state: RPCState) -> Blueprint:
     """The blueprint serving ``<prefix>/`` and ``<prefix>/v<N>/`` for one app."""
@@ -81,11 +92,25 @@ def make_blueprint(state: RPCState) -> Blueprint:
             return handler.error_response(error)
         return handler.respond(ctx, body)
 
+    def openrpc(version: int | None) -> Response:
+        """The namespace's OpenRPC document, as ``rpc.discover`` returns it."""
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        if not state.registry.has_version(version) or (
+            version is not None and f"/v{version}/" not in req.path
+        ):
+            abort(404)
+        url = url_for(f"{state.blueprint_name}.endpoint", version=version, _external=True)
+        return jsonify(openrpc_document(state, version, url, JSONRPC_SYSTEM_NAMES))
+
     # strict_slashes=False: ``POST /rpc`` works too (no redirect, which
     # XML-RPC clients do not follow).
     options = {"methods": ["GET", "POST"], "strict_slashes": False}
     blueprint.add_url_rule("/", "endpoint", endpoint, defaults={"version": None}, **options)
     blueprint.add_url_rule("/v<int:version>/", "endpoint", endpoint, **options)
+    blueprint.add_url_rule(
+        "/openrpc.json", "openrpc", openrpc, defaults={"version": None}, methods=["GET"]
+    )
+    blueprint.add_url_rule("/v<int:version>/openrpc.json", "openrpc", openrpc, methods=["GET"])
     return blueprint
 
 
@@ -142,6 +167,12 @@ def _method_page(state: RPCState, version: int | None) -> str:
     methods = []
     for procedure in procedures:
         prefix = auth_params(state.dispatcher, procedure)
+        example = {
+            "jsonrpc": "2.0",
+            "method": procedure.name,
+            "params": example_params(procedure),
+            "id": 1,
+        }
         methods.append(
             {
                 "name": procedure.name,
@@ -150,6 +181,7 @@ def _method_page(state: RPCState, version: int | None) -> str:
                 "doc": procedure.doc,
                 "auth": procedure.requires_auth,
                 "auth_params": ", ".join(prefix),
+                "jsonrpc_example": json.dumps(example),
             }
         )
     return render_template(
@@ -160,4 +192,5 @@ def _method_page(state: RPCState, version: int | None) -> str:
         endpoint_url=request.base_url,
         app_name=current_app.name,
         blueprint=state.blueprint_name,
+        openrpc_url=url_for(f"{state.blueprint_name}.openrpc", version=version),
     )

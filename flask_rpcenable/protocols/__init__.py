@@ -9,9 +9,10 @@ and listing its handler here (see ``docs/internals.rst``).
 from __future__ import annotations
 
 from .base import ProtocolHandler
+from .jsonrpc import JSONRPCHandler
 from .xmlrpc import XMLRPCHandler
 
-__all__ = ["PROTOCOLS", "ProtocolHandler", "XMLRPCHandler"]
+__all__ = ["PROTOCOLS", "JSONRPCHandler", "ProtocolHandler", "XMLRPCHandler"]
 
 #: The handlers of every protocol, in the order the view tries them.
-PROTOCOLS: tuple[type[ProtocolHandler], ...] = (XMLRPCHandler,)
+PROTOCOLS: tuple[type[ProtocolHandler], ...] = (XMLRPCHandler, JSONRPCHandler)

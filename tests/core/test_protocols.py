@@ -110,7 +110,7 @@ def test_xml_rpc_still_answers_beside_it(toy_app: Flask) -> None:
         ("text/plain", b"<methodCall/>", 415),
         ("application/x-www-form-urlencoded", b"a=<x>", 415),
         ("multipart/form-data; boundary=x", b"--x--", 415),
-        ("application/json", b"{}", 415),
+        ("application/json-patch+json", b"{}", 415),
         (None, b"<?xml version='1.0'?><methodCall><methodName>system.listMethods"
                b"</methodName></methodCall>", 200),
         (None, b" \n<methodCall><methodName>system.listMethods</methodName></methodCall>", 200),
