@@ -34,5 +34,6 @@ def init_app(app: Flask, state: RPCState) -> None:
     state.calllog = CallLogger(state, config, models)
     if config.log_incoming:
         state.dispatcher.recorders.append(state.calllog.record_incoming)
+        app.teardown_request(state.calllog.flush_on_teardown)
     if state.primary:
         rpc_cli.add_command(prune_logs_command)

@@ -8,21 +8,32 @@ With ``RPCENABLE_LOG_OUTGOING`` on, :func:`record_outgoing` (used by the
 client) writes :class:`OutgoingCall` rows.
 
 Rows are written in their own connection and transaction, apart from the
-app's ``db.session``, and committed before the response is sent: a rollback
-in user code does not lose them, and a failed write (database down) does not
-touch the user's session or the call: it goes to ``app.logger``.
+app's ``db.session``: a rollback in user code does not lose them, and a failed
+write (database down) does not touch the user's session or the call: it goes
+to ``app.logger``. The rows of one HTTP request (a ``system.multicall`` and
+its entries, say) are collected while it runs and written together, in one
+transaction, once the view has returned and before the response is sent.
+
+Each HTTP request may store at most ``RPCENABLE_LOG_REQUEST_BUDGET`` bytes of
+parameters and results (UTF-8 JSON text, after redaction and cutting). A row
+that does not fit keeps its metadata (method, time, fault, duration ...), but
+its parameters and result are replaced by a note saying so: every call still
+has its row, and a big multicall cannot write megabytes to the log.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask import (
     Flask,
+    Response,
+    after_this_request,
     current_app,
     g,
     has_app_context,
@@ -47,6 +58,9 @@ if TYPE_CHECKING:
     from ..dispatch import CallRecord
     from ..state import RPCState
 
+#: Methods whose rows are envelopes of numbered entries (their names only).
+_ENVELOPES = frozenset({"system.multicall", "rpc.batch"})
+
 #: Settings of this component and their defaults.
 DEFAULTS: dict[str, Any] = {
     "RPCENABLE_LOG_INCOMING": False,
@@ -54,9 +68,9 @@ DEFAULTS: dict[str, Any] = {
     "RPCENABLE_LOG_MAX_CHARS": 10_000,
     "RPCENABLE_LOG_RETENTION_DAYS": 90,
     "RPCENABLE_LOG_REDACT_KEYS": DEFAULT_REDACT_KEYS,
+    "RPCENABLE_LOG_REQUEST_BUDGET": 1_000_000,
 }
 
-#: What :func:`json.dumps` with ``ensure_ascii=False`` uses, made once.
 #: How often (seconds) a log write may also delete rows past the retention.
 PRUNE_INTERVAL = 3600.0
 
@@ -81,6 +95,33 @@ class LogConfig:
         self.redact_keys: tuple[str, ...] = redact_keys(
             config["RPCENABLE_LOG_REDACT_KEYS"]
         )
+        self.request_budget: int = int_setting(
+            "RPCENABLE_LOG_REQUEST_BUDGET", config["RPCENABLE_LOG_REQUEST_BUDGET"], 0
+        )
+
+
+class PendingRows:
+    """The incoming-call rows of one HTTP request, not written yet, and their budget."""
+
+    def __init__(self, budget: int) -> None:
+        self.rows: list[dict[str, Any]] = []
+        #: Bytes of params and results still allowed for this request.
+        self.left = budget
+        #: Rows whose params and result were not stored for lack of budget.
+        self.dropped = 0
+
+
+def over_budget_note(budget: int) -> str:
+    """What a row stores instead of its params and result once the budget is used up."""
+    return dump_plain(
+        f"[not stored: this request's call log budget of {budget} bytes "
+        "(RPCENABLE_LOG_REQUEST_BUDGET) was used up]"
+    )
+
+
+def dump_plain(text: str) -> str:
+    """``text`` as a JSON string."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 class CallLogger:
@@ -99,29 +140,32 @@ class CallLogger:
     # -- incoming ------------------------------------------------------------
 
     def record_incoming(self, record: CallRecord) -> None:
-        """Write one :class:`IncomingCall` row for ``record`` (a dispatcher recorder)."""
+        """Add the :class:`IncomingCall` row of ``record`` (a dispatcher recorder).
+
+        Inside a request the row waits for the others of the request (see
+        :meth:`flush`); outside one (a call made in an app context) it is
+        written at once.
+        """
         cut = self.config.max_chars
-        envelope = record.method == "system.multicall" and record.multicall_index is None
-        params = summarize_multicall(record.params) if envelope else record.params
-        result = record.result
-        if envelope and isinstance(result, list):
-            # Each sub-call's row holds its result: count them here.
-            faults = sum(1 for r in result if isinstance(r, dict))
-            result = {"results": len(result) - faults, "faults": faults}
+        # A system.multicall, or a JSON-RPC batch ("rpc.batch"), around its entries.
+        envelope = record.method in _ENVELOPES and record.multicall_index is None
         path = request_id = None
+        pending: PendingRows | None = None
         if has_request_context():
             path = request.path[:255]
             request_id = g.get("_rpcenable_request_id")
             if request_id is None:
                 request_id = g._rpcenable_request_id = uuid.uuid4().hex
+            pending = self._pending()
+        params_text, result_text = self._payload(record, envelope, pending)
         row = {
             "created_at": record.started_at,
             "method": record.method[:255],
             "version": record.version,
             "protocol": record.protocol[:16],
             "path": path,
-            "params": self.dump(params),
-            "result": self.dump(result) if record.ok else None,
+            "params": params_text,
+            "result": result_text,
             "ok": record.ok,
             "fault_code": record.fault_code,
             "fault_string": cut_text(record.fault_string, cut),
@@ -133,13 +177,77 @@ class CallLogger:
             "multicall_index": record.multicall_index,
             "request_id": request_id,
         }
-        self._insert(self._incoming_insert, row, what=f"the log row of {record.method!r}")
+        if pending is None:
+            self._insert([row], what=f"the record of RPC call {record.method!r}")
+        else:
+            pending.rows.append(row)
+
+    def _payload(
+        self, record: CallRecord, envelope: bool, pending: PendingRows | None
+    ) -> tuple[str, str | None]:
+        """The params and result texts of ``record``'s row, within the request's budget."""
+        budget = self.config.request_budget
+        if pending is not None and pending.left <= 0:
+            # Nothing fits any more: do not even serialize.
+            pending.dropped += 1
+            return over_budget_note(budget), None
+        params = summarize_multicall(record.params) if envelope else record.params
+        result = record.result
+        if envelope and isinstance(result, list):
+            # Each sub-call's row holds its result: count them here.
+            faults = sum(1 for r in result if isinstance(r, dict) and "result" not in r)
+            result = {"results": len(result) - faults, "faults": faults}
+        params_text = self.dump(params)
+        result_text = self.dump(result) if record.ok else None
+        if pending is None:
+            return params_text, result_text
+        size = len(params_text.encode("utf-8")) + (
+            len(result_text.encode("utf-8")) if result_text is not None else 0
+        )
+        if size > pending.left:
+            pending.dropped += 1
+            return over_budget_note(budget), None
+        pending.left -= size
+        return params_text, result_text
+
+    def _pending(self) -> PendingRows:
+        """This request's rows to write, set up (with their flush) on first use."""
+        key = f"_rpcenable_log_rows_{id(self)}"
+        pending: PendingRows | None = g.get(key)
+        if pending is None:
+            pending = PendingRows(self.config.request_budget)
+            setattr(g, key, pending)
+            after_this_request(self.flush)
+        return pending
+
+    def flush(self, response: Response | None = None) -> Response | None:
+        """Write the request's rows in one transaction (an ``after_this_request`` hook).
+
+        Runs when the view has returned, before the response is sent; the
+        teardown of the request runs it again for rows a failed hook left.
+        """
+        pending: PendingRows | None = g.pop(f"_rpcenable_log_rows_{id(self)}", None)
+        if pending is None or not pending.rows:
+            return response
+        rows = pending.rows
+        what = f"the record of RPC call {rows[0]['method']!r}"
+        if len(rows) > 1:
+            what += f" and {len(rows) - 1} more of the same request"
+        try:
+            self._insert(rows, what=what)
+        except Exception:  # a broken log never fails the call
+            report_write_failure(current_app.logger, what)
+        return response
+
+    def flush_on_teardown(self, exc: BaseException | None = None) -> None:
+        """Write rows still waiting when the request ends (a ``teardown_request`` hook)."""
+        self.flush()
 
     # -- outgoing ------------------------------------------------------------
 
     def write_outgoing(self, row: dict[str, Any]) -> None:
         """Write one :class:`OutgoingCall` row (built by :func:`record_outgoing`)."""
-        self._insert(self._outgoing_insert, row)
+        self._insert([row], insert=self._outgoing_insert)
 
     # -- helpers -------------------------------------------------------------
 
@@ -151,9 +259,12 @@ class CallLogger:
         """Where log rows are written: a pool of their own (see :func:`bookkeeping_engine`)."""
         return bookkeeping_engine(self.db)
 
-    def _insert(self, insert: sa.Insert, row: dict[str, Any], what: str = "a log row") -> None:
+    def _insert(
+        self, rows: list[dict[str, Any]], what: str = "a log row", insert: sa.Insert | None = None
+    ) -> None:
         # Its own connection and transaction: independent of db.session.
-        bookkeeping_write(self.db, lambda conn: conn.execute(insert, row), what)
+        statement = self._incoming_insert if insert is None else insert
+        bookkeeping_write(self.db, lambda conn: conn.execute(statement, rows), what)
         self._maybe_prune()
 
     def _maybe_prune(self) -> None:

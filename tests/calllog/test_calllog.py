@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import time
 import xmlrpc.client
 from collections.abc import Callable
 from typing import Any
@@ -16,10 +17,10 @@ from log_app import LogApp, fresh_pg_database
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flask_rpcenable import RPCEnable
+from flask_rpcenable.auth.signing import compute_signature, new_nonce
+from flask_rpcenable.auth.users import create_api_user
 from flask_rpcenable.calllog.models import as_utc, define_log_models
-from flask_rpcenable.calllog.recorder import record_outgoing
-from flask_rpcenable.dispatch import AuthResult, CallContext
-from flask_rpcenable.registry import Procedure
+from flask_rpcenable.calllog.recorder import DEFAULTS, record_outgoing
 
 MakeLogApp = Callable[..., LogApp]
 
@@ -134,25 +135,9 @@ def test_refused_multicall_entries_get_a_row_each(db_url: str, make_log_app: Mak
     assert all(json.loads(r.params) == [] for r in subs[1:])
 
 
-class _TestAuthenticator:
-    """The Authenticator protocol of the dispatcher, with one fixed user."""
-
-    signature_prefix = ("nonce", "timestamp", "username", "signature")
-    help_text = "Needs authentication."
-
-    def verify_request(self, ctx: CallContext) -> AuthResult | None:
-        return None
-
-    def authenticate(self, procedure: Procedure, params: list[Any], ctx: CallContext) -> AuthResult:
-        if params[:4] != ["n" * 16, 1, "alice", "good"]:
-            raise xmlrpc.client.Fault(406, "Authentication failed")
-        return AuthResult(user=object(), username="alice", params=params[4:])
-
-    def redact(self, params: list[Any], ctx: CallContext) -> list[Any]:
-        return ["***" if i < 4 else p for i, p in enumerate(params)]
-
-
 def test_authenticated_and_failed_calls(db_url: str, make_log_app: MakeLogApp) -> None:
+    """The real HMAC authenticator's redaction, not a stub's: no credential is stored."""
+
     def setup(app: Flask, rpc: RPCEnable) -> None:
         @rpc.register
         @rpc.auth
@@ -160,16 +145,23 @@ def test_authenticated_and_failed_calls(db_url: str, make_log_app: MakeLogApp) -
             return var
 
     log = make_log_app(db_url, setup=setup)
-    log.state.dispatcher.authenticator = _TestAuthenticator()
-    assert log.call("whoami", "n" * 16, 1, "alice", "good", "x") == "x"
-    failed = log.call("whoami", "n" * 16, 1, "alice", "forged", "x")
+    with log.app.app_context():
+        _, key = create_api_user(log.db, log.state.models.APIUser, "alice")
+    stamp = int(time.time())
+    good_nonce, bad_nonce = new_nonce(), new_nonce()
+    good = [good_nonce, stamp, "alice", compute_signature(good_nonce, stamp, "alice", key)]
+    forged = [bad_nonce, stamp, "alice", compute_signature(bad_nonce, stamp, "alice", "x" * 40)]
+    assert log.call("whoami", *good, "x") == "x"
+    failed = log.call("whoami", *forged, "x")
     assert isinstance(failed, xmlrpc.client.Fault) and failed.faultCode == 406
     ok_row, failed_row = log.rows()
     assert ok_row.username == "alice"
     assert json.loads(ok_row.params) == ["***", "***", "***", "***", "x"]
     assert failed_row.username is None and failed_row.fault_code == 406
     assert json.loads(failed_row.params) == ["***", "***", "***", "***", "x"]
-    assert "forged" not in failed_row.params
+    for row in (ok_row, failed_row):
+        for secret in (good_nonce, bad_nonce, good[3], forged[3], key):
+            assert secret not in row.params
 
 
 def test_params_redacted_and_cut(db_url: str, make_log_app: MakeLogApp) -> None:
@@ -466,3 +458,104 @@ def test_real_auth_component_success_and_failure(db_url: str, make_log_app: Make
     for secret in (good[3], forged[3], api_key):
         assert secret not in everything
     assert json.loads(envelope.params) == [{"methods": ["auth_echo"]}]
+
+
+# -- a budget per HTTP request, one transaction per request (issue 14, item 2) ------
+
+
+def _stored_bytes(rows: list[Any]) -> int:
+    return sum(len((r.params or "").encode()) + len((r.result or "").encode()) for r in rows)
+
+
+def test_default_budget_is_at_most_a_megabyte() -> None:
+    assert 0 < DEFAULTS["RPCENABLE_LOG_REQUEST_BUDGET"] <= 1_000_000
+
+
+def test_multicall_stores_at_most_the_budget(db_url: str, make_log_app: MakeLogApp) -> None:
+    log = make_log_app(db_url, RPCENABLE_LOG_REQUEST_BUDGET=50_000)
+    calls = [{"methodName": "echo", "params": ["x" * 9_900]} for _ in range(20)]
+    result = log.call("system.multicall", calls)
+    assert len(result) == 20
+    rows = log.rows()
+    # Every call still has its row, with its metadata.
+    assert len(rows) == 21
+    assert sorted(r.multicall_index for r in rows[:-1]) == list(range(20))
+    assert all(r.ok and r.method == "echo" and r.duration_ms is not None for r in rows[:-1])
+    assert _stored_bytes(rows) <= 50_000
+    entries = rows[:-1]
+    stored = [r for r in entries if "x" * 100 in (r.params or "")]
+    dropped = [r for r in entries if "RPCENABLE_LOG_REQUEST_BUDGET" in (r.params or "")]
+    assert 2 <= len(stored) <= 3 and len(stored) + len(dropped) == 20
+    assert all(r.result is None for r in dropped)
+    # The next request has a budget of its own.
+    assert log.call("echo", "y" * 9_900) == "Server says: " + "y" * 9_900
+    assert "y" * 9_900 in log.rows()[-1].params
+
+
+def test_budget_zero_keeps_metadata_only(make_log_app: MakeLogApp, tmp_path: Any) -> None:
+    log = make_log_app(f"sqlite:///{tmp_path / 'b0.sqlite'}", RPCENABLE_LOG_REQUEST_BUDGET=0)
+    log.call("echo", "z")
+    (row,) = log.rows()
+    assert row.method == "echo" and row.ok and "RPCENABLE_LOG_REQUEST_BUDGET" in row.params
+
+
+def test_budget_setting_is_checked(make_log_app: MakeLogApp) -> None:
+    with pytest.raises(RuntimeError, match="RPCENABLE_LOG_REQUEST_BUDGET"):
+        make_log_app(None, RPCENABLE_LOG_REQUEST_BUDGET=-1)
+
+
+def test_a_request_writes_its_rows_in_one_transaction(
+    db_url: str, make_log_app: MakeLogApp
+) -> None:
+    log = make_log_app(db_url)
+    log.call("echo", "first")  # the first write of a process also prunes old rows
+    commits: list[Any] = []
+
+    def on_commit(conn: Any) -> None:
+        commits.append(conn)
+
+    calls = [{"methodName": "echo", "params": [str(i)]} for i in range(10)]
+    sa.event.listen(sa.engine.Engine, "commit", on_commit)
+    try:
+        result = log.call("system.multicall", calls)
+    finally:
+        sa.event.remove(sa.engine.Engine, "commit", on_commit)
+    assert [r[0] for r in result] == [f"Server says: {i}" for i in range(10)]
+    assert len(commits) == 1
+    assert len(log.rows()) == 12
+
+
+def test_multicall_rows_are_committed_before_the_response(
+    db_url: str, make_log_app: MakeLogApp, serve: Any
+) -> None:
+    log = make_log_app(db_url)
+    server = serve(log.app)
+    proxy = xmlrpc.client.ServerProxy(f"{server.url}/rpc/")
+    engine = sa.create_engine(db_url)
+    try:
+        multi = xmlrpc.client.MultiCall(proxy)
+        for i in range(5):
+            multi.echo(str(i))
+        assert list(multi()) == [f"Server says: {i}" for i in range(5)]
+        with engine.connect() as conn:
+            count = conn.execute(
+                sa.select(sa.func.count()).select_from(log.IncomingCall.__table__)
+            ).scalar_one()
+        assert count == 6
+    finally:
+        engine.dispose()
+
+
+def test_durations_are_measured(db_url: str, make_log_app: MakeLogApp) -> None:
+    """A 50 ms call is logged as taking about that long (not 0.0, not seconds)."""
+
+    def setup(app: Flask, rpc: RPCEnable) -> None:
+        @rpc.register
+        def nap() -> bool:
+            time.sleep(0.05)
+            return True
+
+    log = make_log_app(db_url, setup=setup)
+    assert log.call("nap") is True
+    (row,) = log.rows()
+    assert 45.0 <= row.duration_ms < 5_000.0
