@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
+import os
 import re
 import sys
 import threading
@@ -23,7 +24,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from flask import after_this_request, current_app, has_request_context
+from flask import after_this_request, current_app, has_app_context, has_request_context
+
+from . import health
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -32,7 +35,9 @@ __all__ = [
     "AtMostEvery",
     "as_utc",
     "bookkeeping_engine",
+    "bookkeeping_transaction",
     "bookkeeping_write",
+    "dispose_after_fork",
     "id_column",
     "id_type",
     "missing_table",
@@ -42,6 +47,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: Seconds between the two tries of a bookkeeping write.
+RETRY_PAUSE = 0.05
 
 
 def utcnow() -> datetime.datetime:
@@ -80,23 +88,31 @@ def once_per_db(build: Callable[[SQLAlchemy], T]) -> Callable[[SQLAlchemy], T]:
 
     Declaring a model twice on one metadata fails, so a model factory
     decorated with this returns the classes it built the first time for
-    that ``db`` (held weakly: a dropped ``db`` drops its models).
+    that ``db``. They are kept on the ``db`` object itself: the models refer
+    back to their ``db``, so a map keyed by ``db`` (even a weak one) would
+    keep both alive for ever, while an attribute makes an ordinary cycle that
+    the garbage collector frees with the ``db`` (an app factory called in a
+    loop does not grow).
     """
-    cache: weakref.WeakKeyDictionary[Any, T] = weakref.WeakKeyDictionary()
     lock = threading.Lock()
+    attribute = f"_rpcenable_once_{build.__module__}.{build.__qualname__}"
 
     @functools.wraps(build)
     def define(db: SQLAlchemy) -> T:
         with lock:
-            if db not in cache:
-                cache[db] = build(db)
-            return cache[db]
+            built: T | None = db.__dict__.get(attribute)
+            if built is None:
+                built = build(db)
+                setattr(db, attribute, built)
+            return built
 
     return define
 
 
-_bookkeeping: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = weakref.WeakKeyDictionary()
+#: Every bookkeeping engine of this process, for disposing of them after a fork.
+_bookkeeping_engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
 _bookkeeping_lock = threading.Lock()
+_BOOKKEEPING_ATTR = "_rpcenable_bookkeeping"
 
 
 def bookkeeping_engine(db: SQLAlchemy) -> sa.Engine:
@@ -111,6 +127,11 @@ def bookkeeping_engine(db: SQLAlchemy) -> sa.Engine:
     :meth:`sqlalchemy.pool.Pool.recreate`) can always make progress, because
     its connections are held only for one quick write.
 
+    Its connections are tested on checkout (a ping, as ``pool_pre_ping``
+    does), so a database restarted while they sat idle costs no write. It
+    is kept on the app's engine (freed with it) and disposed of in a forked
+    child, which must not use its parent's connections.
+
     An in-memory SQLite database exists only behind its own single
     connection, so there the app's engine itself is returned. Needs an app
     context (for ``db.engine``).
@@ -119,12 +140,50 @@ def bookkeeping_engine(db: SQLAlchemy) -> sa.Engine:
     if not isinstance(main.pool, sa.pool.QueuePool):
         # SingletonThreadPool / StaticPool: in-memory SQLite and the like.
         return main
+    engine: sa.Engine | None = main.__dict__.get(_BOOKKEEPING_ATTR)
+    if engine is not None:
+        return engine
     with _bookkeeping_lock:
-        engine = _bookkeeping.get(main)
+        engine = main.__dict__.get(_BOOKKEEPING_ATTR)
         if engine is None:
             engine = sa.engine.Engine(main.pool.recreate(), main.dialect, main.url)
-            _bookkeeping[main] = engine
+            if main.dialect.name != "sqlite":
+                sa.event.listen(engine.pool, "checkout", _ping_on_checkout(main.dialect))
+            setattr(main, _BOOKKEEPING_ATTR, engine)
+            _bookkeeping_engines.add(engine)
         return engine
+
+
+def _ping_on_checkout(dialect: sa.Dialect) -> Callable[..., None]:
+    """A pool ``checkout`` hook that replaces a connection the server has dropped.
+
+    Raising :class:`~sqlalchemy.exc.DisconnectionError` makes the pool throw
+    the connection away and connect again (the documented "pessimistic"
+    recipe that ``pool_pre_ping`` implements).
+    """
+
+    def checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise sa.exc.DisconnectionError(f"ping failed: {exc}") from exc
+
+    return checkout
+
+
+def dispose_after_fork() -> None:
+    """Forget (without closing) the connections of every bookkeeping engine.
+
+    Runs in each forked child (gunicorn ``--preload`` workers, RQ work
+    horses): a socket shared with the parent must never carry the child's
+    statements, or a killed child leaves the parent writing into its
+    half-done transaction.
+    """
+    global _bookkeeping_lock
+    _bookkeeping_lock = threading.Lock()
+    for engine in list(_bookkeeping_engines):
+        engine.dispose(close=False)
+    health.reset_after_fork()
 
 
 def _session_holds_sqlite_write(db: SQLAlchemy) -> bool:
@@ -150,8 +209,44 @@ def _session_holds_sqlite_write(db: SQLAlchemy) -> bool:
     return bool(getattr(dbapi_connection, "in_transaction", False))
 
 
+def _worth_retrying(exc: BaseException) -> bool:
+    """Whether a failed bookkeeping write may succeed when tried once more.
+
+    A connection the database dropped (SQLAlchemy has invalidated the pool,
+    the retry gets a fresh connection) or SQLite's "database is locked".
+    """
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, sa.exc.DisconnectionError):
+        return True
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+def bookkeeping_transaction(db: SQLAlchemy, work: Callable[[sa.Connection], T]) -> T:
+    """Run ``work(connection)`` in a transaction on :func:`bookkeeping_engine`.
+
+    A write that fails because the connection was lost or SQLite was locked
+    is tried once more, after a short pause. Any other failure, or a second
+    one, is raised.
+    """
+    for attempt in (1, 2):
+        try:
+            with bookkeeping_engine(db).begin() as conn:
+                result = work(conn)
+        except sa.exc.DBAPIError as exc:
+            if attempt == 2 or not _worth_retrying(exc):
+                raise
+            time.sleep(RETRY_PAUSE)
+            continue
+        if has_app_context():
+            health.write_failures.recovered(current_app._get_current_object())  # type: ignore[attr-defined]
+        return result
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def bookkeeping_write(db: SQLAlchemy, write: Callable[[sa.Connection], Any], what: str) -> None:
-    """Run ``write(connection)`` in a transaction on :func:`bookkeeping_engine`.
+    """Run ``write(connection)`` through :func:`bookkeeping_transaction`.
 
     Normally at once. When the request's own session holds SQLite's write
     lock, the write waits until the response is closed (the session is gone
@@ -161,16 +256,14 @@ def bookkeeping_write(db: SQLAlchemy, write: Callable[[sa.Connection], Any], wha
     :param what: what is written, for the log message of a late failure.
     """
     if not _session_holds_sqlite_write(db):
-        with bookkeeping_engine(db).begin() as conn:
-            write(conn)
+        bookkeeping_transaction(db, write)
         return
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     def late() -> None:
         with app.app_context():
             try:
-                with bookkeeping_engine(db).begin() as conn:
-                    write(conn)
+                bookkeeping_transaction(db, write)
             except Exception:
                 report_write_failure(app.logger, what)
 
@@ -234,15 +327,17 @@ def report_write_failure(logger: logging.Logger, what: str) -> None:
 
     A missing table (the app's database has not been set up for us yet) is
     logged once per table and app, as one line that names the command to
-    run, instead of a traceback on every call or job. Call it from an
+    run, instead of a traceback on every call or job. Any other failure goes
+    through a :class:`FailureLog`: the first with its traceback, then a count
+    at most once per :data:`FAILURE_LOG_INTERVAL`. Call it from an
     ``except`` block, in an app context.
     """
     exc = sys.exc_info()[1]
     table = missing_table(exc) if exc is not None else None
-    if table is None:
-        logger.exception("flask-rpcenable: writing %s failed", what)
-        return
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if table is None:
+        health.write_failures.failed(app, logger, what, "flask-rpcenable: writing %s failed", what)
+        return
     with _reported_lock:
         reported = _reported_tables.setdefault(app, set())
         first = table not in reported
@@ -255,3 +350,7 @@ def report_write_failure(logger: logging.Logger, what: str) -> None:
             table,
             what,
         )
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=dispose_after_fork)

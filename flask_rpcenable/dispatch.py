@@ -25,7 +25,14 @@ from flask import current_app
 
 from . import signals
 from .db import report_write_failure
-from .errors import APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE, METHOD_NOT_FOUND, RPCError
+from .errors import (
+    APPLICATION_ERROR,
+    APPLICATION_ERROR_MESSAGE,
+    METHOD_NOT_FOUND,
+    SYSTEM_ERROR,
+    RPCError,
+)
+from .health import OUTAGE_MESSAGE, is_outage, report_outage
 from .redact import REDACTED, redact_v1_like
 from .registry import Procedure, Registry
 
@@ -246,6 +253,9 @@ class Dispatcher:
         if isinstance(exc, Fault):  # a procedure's own fault: unchanged
             return RPCError(exc.faultCode, str(exc.faultString))
         record.traceback = traceback.format_exc()
+        if is_outage(exc):  # a database or cache is down: -32400, the client may retry
+            report_outage(app.logger, method)
+            return RPCError(SYSTEM_ERROR, OUTAGE_MESSAGE)
         app.logger.error("RPC method %r raised an exception", method, exc_info=exc)
         return RPCError(APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE)
 

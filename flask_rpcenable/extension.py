@@ -252,15 +252,24 @@ def _embedded_db(app: Flask) -> SQLAlchemy:
     return embedded
 
 
+#: Milliseconds a connection to the embedded SQLite file waits for another
+#: writer's lock before "database is locked" (a bookkeeping write then tries
+#: once more).
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
 def _tune_embedded_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    """WAL journal and normal sync for an embedded SQLite file.
+    """WAL journal, normal sync and a busy timeout for an embedded SQLite file.
 
     Each log row is its own commit; in SQLite's default rollback-journal mode
     with full sync that costs several milliseconds per call. WAL lets readers
     (the admin) work beside the writer, and ``synchronous=NORMAL`` is safe in
     WAL mode (a power cut may lose the last commits, never corrupt the file).
+    Several worker processes write to the one file: ``busy_timeout`` makes a
+    writer wait its turn (:data:`SQLITE_BUSY_TIMEOUT_MS`) instead of failing.
     """
     cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

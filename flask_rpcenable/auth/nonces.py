@@ -2,7 +2,10 @@
 
 The cache is a Flask-Caching :class:`~flask_caching.Cache` (given, or built
 from the ``RPCENABLE_CACHE_*`` settings); :class:`NonceStore` records nonces
-in its backend with an atomic ``add`` (Redis: ``SET NX EX``).
+in its backend with an atomic ``add`` (Redis: ``SET NX EX``). Every Redis and
+memcached client built here gets short timeouts (:data:`CONNECT_TIMEOUT`,
+:data:`READ_TIMEOUT`), so that a cache that is down or frozen fails a call
+within seconds (fault -32400) instead of hanging it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "ProcessNonceCache",
     "backend_of",
     "build_cache",
+    "limit_redis_timeouts",
     "refuse_null_cache",
     "resolve_cache",
     "warn_about_backend",
@@ -56,6 +60,14 @@ class ProcessNonceCache(SimpleCache):
                 self._last_purge = now
                 self._remove_expired(now)
 
+
+#: Seconds to open a connection to Redis or memcached (the replay cache, the RQ
+#: backend's enqueueing connection); a server that is down fails the call fast.
+CONNECT_TIMEOUT = 1.0
+#: Seconds to wait for a Redis or memcached answer. A nonce check is one
+#: round trip of well under a millisecond: a server that takes this long is
+#: treated as down (fault -32400) instead of holding the worker.
+READ_TIMEOUT = 2.0
 
 _SIMPLE_NAMES = {
     "simple",
@@ -107,8 +119,32 @@ def _memcached_servers(servers: Any) -> Any:
         host, _, port = str(server).rpartition(":")
         pairs.append((host or "127.0.0.1", int(port or 11211)))
     # noreply=False: add() must report whether the key was already there.
-    return HashClient(pairs, default_noreply=False, use_pooling=True, connect_timeout=5,
-                      timeout=5)
+    return HashClient(
+        pairs,
+        default_noreply=False,
+        use_pooling=True,
+        connect_timeout=CONNECT_TIMEOUT,
+        timeout=READ_TIMEOUT,
+    )
+
+
+def limit_redis_timeouts(backend: Any) -> None:
+    """Give the Redis clients of a cachelib backend short socket timeouts.
+
+    redis-py waits for ever by default: with Redis frozen (not down, just not
+    answering), every authenticated call would hang until the server's worker
+    timeout. A timeout already given (``?socket_timeout=`` in the URL,
+    ``RPCENABLE_CACHE_OPTIONS``) is kept. Applies to the connections the
+    clients open from now on.
+    """
+    for name in ("_write_client", "_read_client"):
+        pool = getattr(getattr(backend, name, None), "connection_pool", None)
+        kwargs = getattr(pool, "connection_kwargs", None)
+        if isinstance(kwargs, dict):
+            if kwargs.get("socket_connect_timeout") is None:
+                kwargs["socket_connect_timeout"] = CONNECT_TIMEOUT
+            if kwargs.get("socket_timeout") is None:
+                kwargs["socket_timeout"] = READ_TIMEOUT
 
 
 def build_cache(app: Flask) -> Cache:
@@ -141,6 +177,7 @@ def build_cache(app: Flask) -> Cache:
             config[key] = DEFAULTS[f"RPCENABLE_{key}"]
     cache = Cache(with_jinja2_ext=False, config=config)
     cache.init_app(app)
+    limit_redis_timeouts(app.extensions["cache"][cache])
     if own_client is not None:
         # close the sockets of the client we made when the app goes away
         weakref.finalize(app, own_client.close)

@@ -49,6 +49,19 @@ def host_name() -> str:
     return f"{socket.gethostname()} (pid {os.getpid()})"
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return True
+    return True
+
+
 # -- arguments ----------------------------------------------------------------
 
 

@@ -3,7 +3,12 @@
 One row per postponed call: queued when it is scheduled, then running,
 succeeded or failed. Rows are written in a session of their own, never in
 ``db.session``, so they neither commit nor roll back the job's own work; and
-a failed write is logged, never raised into a worker.
+a failed write is tried once more, then logged, never raised into a worker.
+
+No record stays ``queued`` or ``running`` for ever: jobs left at shutdown are
+marked failed in one statement (:meth:`RecordWriter.abandon`), and the
+records a killed process left behind are marked failed by the next process
+on the same host that starts running jobs (:meth:`RecordWriter.sweep_dead`).
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ from sqlalchemy.orm import Session
 
 from ..db import (
     AtMostEvery,
-    bookkeeping_engine,
+    bookkeeping_transaction,
     id_column,
     once_per_db,
     report_write_failure,
     utcnow,
 )
 from ..redact import cut_text
+from .mail import host_name, process_alive
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -112,7 +118,13 @@ class RecordWriter:
         self._write(
             job_id,
             name,
-            {"arguments": arguments, "backend": backend, "state": QUEUED, "queued_at": utcnow()},
+            {
+                "arguments": arguments,
+                "backend": backend,
+                "state": QUEUED,
+                "queued_at": utcnow(),
+                "host": host_name(),
+            },
         )
         self._maybe_prune()
 
@@ -128,13 +140,106 @@ class RecordWriter:
         """Delete records of jobs queued more than ``days`` ago; return how many."""
         cutoff = utcnow() - datetime.timedelta(days=days)
         table = self.model.__table__
-        with bookkeeping_engine(self.db).begin() as connection:
-            result = connection.execute(table.delete().where(table.c.queued_at < cutoff))
+        result = bookkeeping_transaction(
+            self.db, lambda conn: conn.execute(table.delete().where(table.c.queued_at < cutoff))
+        )
         return int(result.rowcount or 0)
 
     def update(self, job_id: str, name: str, **fields: Any) -> None:
         """Update a job's record; insert it if it is missing (its insert failed)."""
         self._write(job_id, name, fields)
+
+    def state_of(self, job_id: str) -> str | None:
+        """The state recorded for a job, or ``None`` (no record, records off, database down)."""
+        if not self.enabled:
+            return None
+        table = self.model.__table__
+        try:
+            return bookkeeping_transaction(
+                self.db,
+                lambda conn: conn.scalar(sa.select(table.c.state).where(table.c.job_id == job_id)),
+            )
+        except Exception:
+            report_write_failure(log, f"the record of background job {job_id}")
+            return None
+
+    def abandon(self, queued: list[str], running: list[str], error: str) -> int:
+        """Mark jobs this process gives up on as failed, in one statement.
+
+        Only records still ``queued`` or ``running`` change: a job that
+        finished meanwhile keeps its ``succeeded`` or ``failed``. ``error``
+        may hold ``{state}``, replaced by "still queued" or "still running".
+
+        :returns: how many records changed.
+        """
+        if not self.enabled or not (queued or running):
+            return 0
+        table = self.model.__table__
+        message = sa.case(
+            (table.c.state == RUNNING, cut_text(error.format(state="still running"), ERROR_LENGTH)),
+            else_=cut_text(error.format(state="still queued"), ERROR_LENGTH),
+        )
+        statement = (
+            table.update()
+            .where(table.c.job_id.in_([*queued, *running]), table.c.state.in_((QUEUED, RUNNING)))
+            .values(state=FAILED, finished_at=utcnow(), error=message)
+        )
+        try:
+            result = bookkeeping_transaction(self.db, lambda conn: conn.execute(statement))
+        except Exception:
+            report_write_failure(log, "the records of abandoned background jobs")
+            return 0
+        return int(result.rowcount or 0)
+
+    def sweep_dead(self, backends: tuple[str, ...]) -> int:
+        """Mark failed the records that dead processes of this host left queued or running.
+
+        A process killed outright (``SIGKILL``, the out-of-memory killer, a
+        worker timeout) cannot mark its jobs; they would stay ``queued`` or
+        ``running`` for ever. Each record names the process that queued or
+        ran it (``host (pid N)``): records of this host whose process is gone
+        are marked failed, one statement per dead process. Records of other
+        hosts are left to those hosts.
+
+        :returns: how many records changed.
+        """
+        if not self.enabled:
+            return 0
+        table = self.model.__table__
+        me = host_name()
+        prefix = me[: me.rindex("(pid ") + 5]
+        pending = table.c.state.in_((QUEUED, RUNNING)) & table.c.backend.in_(backends)
+        changed = 0
+        try:
+            hosts = bookkeeping_transaction(
+                self.db,
+                lambda conn: conn.scalars(
+                    sa.select(table.c.host).distinct().where(
+                        pending, table.c.host.startswith(prefix, autoescape=True)
+                    )
+                ).all(),
+            )
+            for host in hosts:
+                pid = host[len(prefix) :].rstrip(")")
+                if host == me or not pid.isdigit() or process_alive(int(pid)):
+                    continue
+                error = (
+                    f"Lost: the process that held this job ({host}) ended without finishing "
+                    "it (killed, or stopped before its shutdown timeout); found by "
+                    f"{me} at its start."
+                )
+                statement = (
+                    table.update()
+                    .where(pending, table.c.host == host)
+                    .values(state=FAILED, finished_at=utcnow(), error=error)
+                )
+                result = bookkeeping_transaction(self.db, lambda c, s=statement: c.execute(s))
+                changed += int(result.rowcount or 0)
+        except Exception:
+            report_write_failure(log, "the records of jobs of dead processes")
+        if changed:
+            log.error("Marked %d background job record(s) of dead processes as failed", changed)
+        return changed
 
     def _write(self, job_id: str, name: str, fields: dict[str, Any]) -> None:
         if not self.enabled:
@@ -144,13 +249,18 @@ class RecordWriter:
         if "traceback" in fields:
             fields["traceback"] = cut_text(fields["traceback"], TRACEBACK_LENGTH, keep_tail=True)
         model = self.model
-        try:
-            with Session(bookkeeping_engine(self.db)) as session, session.begin():
+
+        def write(connection: sa.Connection) -> None:
+            with Session(connection) as session:
                 row = session.scalar(sa.select(model).where(model.job_id == job_id))
                 if row is None:
                     row = model(job_id=job_id, name=cut_text(name, NAME_LENGTH), queued_at=utcnow())
                     session.add(row)
                 for key, value in fields.items():
                     setattr(row, key, value)
+                session.flush()
+
+        try:
+            bookkeeping_transaction(self.db, write)
         except Exception:  # a record must never break a job or a worker
             report_write_failure(log, f"the record of background job {job_id} ({name})")

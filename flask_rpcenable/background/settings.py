@@ -15,7 +15,7 @@ DEFAULTS: dict[str, Any] = {
     "RPCENABLE_BACKGROUND": "thread",
     "RPCENABLE_BACKGROUND_WORKERS": 2,
     "RPCENABLE_BACKGROUND_QUEUE_SIZE": 1000,
-    "RPCENABLE_BACKGROUND_SHUTDOWN_TIMEOUT": 30.0,
+    "RPCENABLE_BACKGROUND_SHUTDOWN_TIMEOUT": 20.0,
     "RPCENABLE_BACKGROUND_RETRIES": 0,
     "RPCENABLE_BACKGROUND_RECORDS": True,
     "RPCENABLE_BACKGROUND_RETENTION_DAYS": 30,
@@ -28,6 +28,11 @@ DEFAULTS: dict[str, Any] = {
 }
 
 BACKENDS = ("thread", "rq", "sync")
+#: Why the shutdown timeout is 20 s: gunicorn's ``--graceful-timeout``, uWSGI's
+#: ``worker-reload-mercy`` and Kubernetes' termination grace period are 30 s or
+#: more, and their clock starts before ours (the worker first finishes its
+#: requests). Draining must end, and the leftovers be recorded, before the
+#: server kills the process.
 
 #: Used when ``RPCENABLE_LOG_REDACT_KEYS`` is not set (the call log sets it).
 DEFAULT_REDACT_KEYS = DEFAULT_REDACT_KEYS

@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from ..calllog.models import utcnow
 from .core import BackgroundQueueFull, JobSpec, LocalJobHandle, Outcome, error_text
-from .mail import MemoryThrottle
-from .records import FAILED
+from .mail import MemoryThrottle, host_name
+from .records import RUNNING
 
 if TYPE_CHECKING:
     from .core import Background
@@ -34,6 +33,8 @@ log = logging.getLogger("flask_rpcenable.background")
 
 #: Seconds an idle worker thread waits for a job before it ends.
 IDLE_TIMEOUT = 30.0
+#: The backends whose jobs live and die with the process that queued them.
+IN_PROCESS_BACKENDS = ("thread", "sync")
 
 _Item = tuple[Flask, JobSpec, LocalJobHandle]
 
@@ -64,6 +65,8 @@ class ThreadBackend:
         self._running: dict[str, _Item] = {}
         self._closed = False
         self._pid = os.getpid()
+        #: Whether this process has looked for records left by dead processes.
+        self._swept = False
 
     # -- submitting ---------------------------------------------------------------
 
@@ -136,6 +139,9 @@ class ThreadBackend:
 
     def _run(self, item: _Item) -> None:
         app, spec, handle = item
+        if not self._swept:
+            self._swept = True
+            sweep_dead_processes(self.background, app)
         with self._lock:
             self._running[spec.id] = item
         handle.set_running()
@@ -181,28 +187,41 @@ class ThreadBackend:
                     break
                 jobs.task_done()
             running = list(self._running.values())
-        for item in left:
-            self._abandon(item, "was not run: still queued when the process exited")
-        for item in running:
-            self._abandon(item, "was interrupted: still running when the process exited")
+        self.abandon(left, running)
 
-    def _abandon(self, item: _Item, what: str) -> None:
-        app, spec, handle = item
-        message = (
-            f"Background job {spec.id} ({spec.name}) {what} "
-            f"(RPCENABLE_BACKGROUND_SHUTDOWN_TIMEOUT = {self.shutdown_timeout} s). "
-            f"Arguments: {spec.summary}"
+    def abandon(self, left: list[_Item], running: list[_Item]) -> None:
+        """Log the jobs given up on at shutdown and mark their records, in one statement.
+
+        A job that finishes while this runs keeps its own record: only records
+        still ``queued`` or ``running`` are marked failed.
+        """
+        if not (left or running):
+            return
+        error = (
+            f"Not finished: {{state}} when the process exited ({host_name()}, "
+            f"RPCENABLE_BACKGROUND_SHUTDOWN_TIMEOUT = {self.shutdown_timeout:g} s)"
         )
-        log.error(message)
+        for what, items in (("was not run", left), ("was interrupted", running)):
+            for _app, spec, _handle in items:
+                log.error(
+                    "Background job %s (%s) %s: the process is exiting "
+                    "(RPCENABLE_BACKGROUND_SHUTDOWN_TIMEOUT = %g s). Arguments: %s",
+                    spec.id, spec.name, what, self.shutdown_timeout, spec.summary,
+                )
+        app = (left or running)[0][0]
         try:
             with app.app_context():
-                self.background.records.update(
-                    spec.id, spec.name, state=FAILED, finished_at=utcnow(), error=message
+                self.background.records.abandon(
+                    [spec.id for _app, spec, _handle in left],
+                    [spec.id for _app, spec, _handle in running],
+                    error,
                 )
         except Exception:
-            log.warning("Could not record the abandoned job %s", spec.id, exc_info=True)
-        if not handle.done():
-            handle.finish(Outcome(ok=False, error_text=message))
+            log.warning("Could not record the abandoned background jobs", exc_info=True)
+        for _app, _spec, handle in [*left, *running]:
+            if not handle.done():
+                state = "still running" if handle.status == RUNNING else "still queued"
+                handle.finish(Outcome(ok=False, error_text=error.format(state=state)))
 
 
 class SyncBackend:
@@ -217,8 +236,12 @@ class SyncBackend:
     def __init__(self, background: Background) -> None:
         self.background = background
         self.throttle = MemoryThrottle()
+        self._swept_pid: int | None = None
 
     def submit(self, app: Flask, spec: JobSpec) -> LocalJobHandle:
+        if self._swept_pid != os.getpid():
+            self._swept_pid = os.getpid()
+            sweep_dead_processes(self.background, app)
         handle = LocalJobHandle(spec)
         handle.set_running()
         handle.finish(self.background.run_attempts(app, spec))
@@ -226,6 +249,15 @@ class SyncBackend:
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Nothing to stop."""
+
+
+def sweep_dead_processes(background: Background, app: Flask) -> None:
+    """Mark failed the in-process jobs that dead processes of this host left unfinished."""
+    try:
+        with app.app_context():
+            background.records.sweep_dead(IN_PROCESS_BACKENDS)
+    except Exception:
+        log.warning("Looking for jobs of dead processes failed", exc_info=True)
 
 
 def _drain_all() -> None:
