@@ -114,6 +114,7 @@ DEFAULTS: dict[str, Any] = {
     "RPCENABLE_MAX_REQUEST_SIZE": 10 * 1024 * 1024,
     "RPCENABLE_MAX_DEPTH": 32,
     "RPCENABLE_MAX_MULTICALL": 1000,
+    "RPCENABLE_MAX_ELEMENTS": 1_000_000,
     "RPCENABLE_ALLOW_NONE": True,
     "RPCENABLE_ENCODING": None,
     "RPCENABLE_I8": "auto",
@@ -136,6 +137,8 @@ class Settings:
     encoding: str
     i8: str
     browsable: bool
+    #: The most XML elements one XML-RPC request may hold.
+    max_elements: int = 1_000_000
 
     @classmethod
     def from_app(cls, app: Flask, **overrides: Any) -> Settings:
@@ -153,7 +156,12 @@ class Settings:
         prefix = str(config["RPCENABLE_URL_PREFIX"]).rstrip("/")
         if prefix and not prefix.startswith("/"):
             raise RuntimeError(f"RPCENABLE_URL_PREFIX must start with '/', got {prefix!r}")
-        for key in ("RPCENABLE_MAX_REQUEST_SIZE", "RPCENABLE_MAX_DEPTH", "RPCENABLE_MAX_MULTICALL"):
+        for key in (
+            "RPCENABLE_MAX_REQUEST_SIZE",
+            "RPCENABLE_MAX_DEPTH",
+            "RPCENABLE_MAX_MULTICALL",
+            "RPCENABLE_MAX_ELEMENTS",
+        ):
             value = config[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise RuntimeError(f"{key} must be a positive integer, got {value!r}")
@@ -174,4 +182,5 @@ class Settings:
             encoding=encoding,
             i8=i8,
             browsable=bool_setting("RPCENABLE_BROWSABLE", config["RPCENABLE_BROWSABLE"]),
+            max_elements=config["RPCENABLE_MAX_ELEMENTS"],
         )

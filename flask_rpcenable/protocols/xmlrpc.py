@@ -18,8 +18,15 @@ from ..dispatch import CallContext, Params, SystemMethod
 from ..errors import INVALID_PARAMS, INVALID_REQUEST, RPCError
 from .base import ProtocolHandler
 from .introspection import introspection_methods
-from .xmlrpc_codec import decode_request
-from .xmlrpc_encoder import encode_error, encode_response
+from .xmlrpc_codec import DecodedRequest, decode_request
+from .xmlrpc_encoder import (
+    EncodedItems,
+    encode_error,
+    encode_fault_value,
+    encode_response,
+    encode_value,
+)
+from .xmlrpc_values import METHOD_NAME_RE
 
 if TYPE_CHECKING:
     from ..state import RPCState
@@ -58,6 +65,14 @@ class XMLRPCHandler(ProtocolHandler):
             )
             for use_i8 in (False, True)
         }
+        # The same, for one multicall entry's ``[result]``.
+        self.value_encoders = {
+            use_i8: partial(encode_value, allow_none=settings.allow_none, use_i8=use_i8)
+            for use_i8 in (False, True)
+        }
+        # Requests bigger (or values deeper) than libxml2's default limits
+        # allow (10 MB text nodes, 256 levels of elements) need them lifted.
+        self.huge = settings.max_request_size > 10 * 1024 * 1024 or settings.max_depth > 80
         self.introspection = introspection_methods(self.dispatcher, _SYSTEM_NAMES)
 
     # -- the request ---------------------------------------------------------------
@@ -65,11 +80,9 @@ class XMLRPCHandler(ProtocolHandler):
     def respond(self, ctx: CallContext, body: bytes) -> Response:
         settings = self.settings
         try:
-            call = decode_request(
-                body, allow_none=settings.allow_none, max_depth=settings.max_depth
-            )
+            call = self._decode(body)
         except RPCError as error:
-            self.dispatcher.record_rejected(ctx, error)
+            self.dispatcher.record_rejected(ctx, error, method=getattr(error, "method", "-"))
             return self.error_response(error)
         # The User-Agent header is only looked at when nothing else decides.
         use_i8 = settings.i8 == "always" or (
@@ -79,7 +92,11 @@ class XMLRPCHandler(ProtocolHandler):
         encoder = self.encoders[use_i8]
         try:
             payload = self.dispatcher.call(
-                ctx, call.method, call.params, system=self._system(encoder), present=encoder
+                ctx,
+                call.method,
+                call.params,
+                system=self._system(self.value_encoders[use_i8]),
+                present=encoder,
             )
         except RPCError as error:
             payload = encode_error(error, encoding=settings.encoding)
@@ -90,19 +107,28 @@ class XMLRPCHandler(ProtocolHandler):
 
     def method_name(self, body: bytes) -> str:
         try:
-            method = decode_request(
-                body, allow_none=self.settings.allow_none, max_depth=self.settings.max_depth
-            ).method
-        except RPCError:
-            return "-"
+            method = self._decode(body).method
+        except RPCError as error:
+            return getattr(error, "method", "-")
         return method[:255] if method else "-"
+
+    def _decode(self, body: bytes) -> DecodedRequest:
+        settings = self.settings
+        return decode_request(
+            body,
+            allow_none=settings.allow_none,
+            max_depth=settings.max_depth,
+            max_elements=settings.max_elements,
+            max_multicall=settings.max_multicall,
+            huge=self.huge,
+        )
 
     def _xml(self, payload: bytes) -> Response:
         return Response(payload, 200, content_type=self.content_type)
 
-    def _system(self, encoder: Callable[[Any], bytes]) -> dict[str, SystemMethod]:
-        """The ``system.*`` methods of a request whose results ``encoder`` encodes."""
-        multicall = partial(self._multicall, check=_checked(encoder))
+    def _system(self, encode: Callable[[Any], str]) -> dict[str, SystemMethod]:
+        """The ``system.*`` methods of a request; ``encode`` writes one entry's value."""
+        multicall = partial(self._multicall, present=_presenter(encode))
         return {
             **self.introspection,
             MULTICALL: SystemMethod(multicall, loggable=self._loggable_multicall),
@@ -111,8 +137,13 @@ class XMLRPCHandler(ProtocolHandler):
     # -- system.multicall ---------------------------------------------------------------
 
     def _multicall(
-        self, ctx: CallContext, params: Params, *, check: Callable[[Any], Any]
-    ) -> list[Any]:
+        self,
+        ctx: CallContext,
+        params: Params,
+        *,
+        present: Callable[[Any], tuple[Any, str]],
+    ) -> EncodedItems:
+        """Run each entry; return their results, each encoded once, inside its own call."""
         if not isinstance(params, list) or len(params) != 1 or not isinstance(params[0], list):
             raise RPCError(INVALID_PARAMS, "system.multicall(calls: array): expected one array")
         calls = params[0]
@@ -120,6 +151,7 @@ class XMLRPCHandler(ProtocolHandler):
         if len(calls) > limit:
             raise RPCError(INVALID_PARAMS, f"system.multicall: at most {limit} calls per request")
         results: list[Any] = []
+        fragments: list[str] = []
         for index, call in enumerate(calls):
             name = call.get("methodName") if isinstance(call, dict) else None
             refusal = _refusal(call, name)
@@ -127,20 +159,24 @@ class XMLRPCHandler(ProtocolHandler):
                 shown = name[:255] if isinstance(name, str) and name else "-"
                 self.dispatcher.record_rejected(ctx, refusal, method=shown, multicall_index=index)
                 results.append(_fault_struct(refusal))
+                fragments.append(_fault_fragment(refusal))
                 continue
             try:
-                result = self.dispatcher.call(
+                result, fragment = self.dispatcher.call(
                     ctx,
                     name,  # type: ignore[arg-type]
                     call.get("params", []),
                     system=self.introspection,
-                    present=check,
+                    present=present,
                     multicall_index=index,
                 )
-                results.append([result])
             except RPCError as error:
                 results.append(_fault_struct(error))
-        return results
+                fragments.append(_fault_fragment(error))
+            else:
+                results.append([result])
+                fragments.append(fragment)
+        return EncodedItems(results, fragments)
 
     def _loggable_multicall(self, ctx: CallContext, params: Params) -> Params:
         """The multicall's parameters with each guarded entry's credentials redacted."""
@@ -159,11 +195,17 @@ class XMLRPCHandler(ProtocolHandler):
 
 
 def _refusal(call: Any, name: Any) -> RPCError | None:
-    """Why a multicall entry cannot run, or ``None`` when it can."""
+    """Why a multicall entry cannot run, or ``None`` when it can.
+
+    Its method name is checked as a call's is (a bounded message, never the
+    name itself when it is not one).
+    """
     if not isinstance(name, str) or not isinstance(call.get("params", []), list):
         return RPCError(
             INVALID_REQUEST, "each multicall entry is a struct with 'methodName' and 'params'"
         )
+    if not METHOD_NAME_RE.fullmatch(name):
+        return RPCError(INVALID_REQUEST, "invalid 'methodName' in a multicall entry")
     if name == MULTICALL:
         return RPCError(INVALID_REQUEST, "system.multicall cannot be nested")
     return None
@@ -173,11 +215,14 @@ def _fault_struct(error: RPCError) -> dict[str, Any]:
     return {"faultCode": error.code, "faultString": error.message}
 
 
-def _checked(encoder: Callable[[Any], bytes]) -> Callable[[Any], Any]:
-    """A ``present`` for multicall entries: the result, once it is known to encode."""
+def _fault_fragment(error: RPCError) -> str:
+    return encode_fault_value(error)
 
-    def check(result: Any) -> Any:
-        encoder(result)
-        return result
 
-    return check
+def _presenter(encode: Callable[[Any], str]) -> Callable[[Any], tuple[Any, str]]:
+    """A ``present`` for multicall entries: the result and its ``[result]``, encoded once."""
+
+    def present(result: Any) -> tuple[Any, str]:
+        return result, encode([result])
+
+    return present

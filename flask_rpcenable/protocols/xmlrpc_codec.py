@@ -1,48 +1,78 @@
-"""The XML-RPC request decoder: bytes to (method, params), safely.
+"""The XML-RPC request decoder: bytes to (method, params), with bounded cost.
 
-It knows nothing of Flask. Requests are parsed with the C-accelerated
-:mod:`xml.etree.ElementTree` after a cheap scan that refuses document type
-declarations (and so every entity declaration, internal or external) before
-the parser sees them. The scan is sound because only ASCII-compatible
-encodings are accepted and the parser is told the encoding the codec
-checked (which overrides the document's declaration), so a document cannot
-switch the parser to another encoding behind the scan's back. Behind it,
-expat itself (2.4 and later) caps entity amplification, and ElementTree
-never loads external entities. The standard library is not patched, so
-other code in the process keeps its own :mod:`xmlrpc.client` behaviour.
+It knows nothing of Flask. A request first passes the byte checks of
+:mod:`.xmlrpc_scan` (encoding, no DTD, an element cap, attributes), then is
+parsed by lxml (libxml2), whose tree lives in C memory rather than as Python
+objects the garbage collector must track, with entities left unresolved, no
+network, no DTD loading and libxml2's own limits on (depth 256, text nodes of
+10 MB unless the app accepts bodies larger than that). Blank text between
+elements, comments and processing instructions are dropped while parsing.
+The walk from the tree to Python values then refuses anything that is not a
+``methodCall``: elements out of place, text where none belongs, attributes,
+values nested deeper than ``max_depth``. The standard library is not
+patched, so other code in the process keeps its own :mod:`xmlrpc.client`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
-import datetime
-import re
-import xml.etree.ElementTree as ET
-from collections.abc import Callable
+import threading
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import INVALID_REQUEST, NOT_WELL_FORMED, RPCError
+from lxml import etree
 
-__all__ = ["DecodedRequest", "I4_MAX", "I4_MIN", "I8_MAX", "I8_MIN", "decode_request"]
+from ..errors import INVALID_PARAMS, INVALID_REQUEST, NOT_WELL_FORMED, RPCError
+from .xmlrpc_scan import ATTRIBUTES_REFUSED, SAFE_ENCODINGS, check_body
+from .xmlrpc_values import (
+    I4_MAX,
+    I4_MIN,
+    I8_MAX,
+    I8_MIN,
+    METHOD_NAME_RE,
+    SCALARS,
+    parse_int,
+)
 
-I4_MIN, I4_MAX = -(2**31), 2**31 - 1
-I8_MIN, I8_MAX = -(2**63), 2**63 - 1
+__all__ = [
+    "DEFAULT_MAX_ELEMENTS",
+    "I4_MAX",
+    "I4_MIN",
+    "I8_MAX",
+    "I8_MIN",
+    "SAFE_ENCODINGS",
+    "DecodedRequest",
+    "RefusedCall",
+    "decode_request",
+]
 
-#: Encodings a request may declare. All are ASCII-compatible, which is what
-#: makes the byte scan for declarations sound.
-#: (Python's canonical codec names; ``codecs.lookup`` maps the aliases.)
-SAFE_ENCODINGS = frozenset({"utf-8", "ascii", "iso8859-1", "iso8859-15", "cp1252"})
-_UTF8_BOM = b"\xef\xbb\xbf"
-_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
-_XML_DECL_RE = re.compile(rb"<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]{1,40})[\"']")
-#: ``<!`` that opens anything but a comment or a CDATA section: DOCTYPE,
-#: ENTITY, ELEMENT, ATTLIST and the like, which only a DTD may hold.
-_DECLARATION_RE = re.compile(rb"<!(?!--|\[CDATA\[)")
-_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_METHOD_NAME_RE = re.compile(r"[A-Za-z0-9_.:/]{1,255}")
+#: The default cap on elements per request (``RPCENABLE_MAX_ELEMENTS``).
+DEFAULT_MAX_ELEMENTS = 1_000_000
+
+_PARSERS = threading.local()
+_HAS_ATTRIBUTE = etree.XPath("boolean(//@*)")
+
+
+def _parser(encoding: str, huge: bool) -> etree.XMLParser:
+    """This thread's parser for ``encoding`` (a parser is not shared across threads)."""
+    parsers: dict[tuple[str, bool], etree.XMLParser] | None = getattr(_PARSERS, "by_key", None)
+    if parsers is None:
+        parsers = _PARSERS.by_key = {}
+    parser = parsers.get((encoding, huge))
+    if parser is None:
+        parser = parsers[(encoding, huge)] = etree.XMLParser(
+            encoding=encoding,  # overrides whatever the document declares
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=huge,
+            remove_blank_text=True,
+            remove_comments=True,
+            remove_pis=True,
+            collect_ids=False,
+            strip_cdata=True,
+        )
+    return parser
 
 
 @dataclass(frozen=True)
@@ -55,64 +85,122 @@ class DecodedRequest:
     used_i8: bool = False
 
 
-class _Decoder:
-    """Turns ``<value>`` elements into Python values, with a depth cap."""
+def _too_deep(max_depth: int) -> str:
+    return f"values are nested deeper than {max_depth} levels"
 
-    __slots__ = ("allow_none", "max_depth", "used_i8")
+
+class RefusedCall(RPCError):
+    """A well-formed call refused as a whole before its params were decoded.
+
+    :param method: the method it calls, for the record of the refusal.
+    """
+
+    def __init__(self, code: int, message: str, method: str) -> None:
+        super().__init__(code, message)
+        self.method = method
+
+
+_BAD_MEMBER = "a <struct> holds <member> elements of one <name> and one <value>"
+_ONE_TYPED = "a <value> holds exactly one typed element"
+_STRAY_TEXT = "text is allowed only in <methodName>, <name>, <value> and scalar types"
+
+
+class _Walker:
+    """Turns ``<value>`` elements into Python values, with a depth cap.
+
+    It adds up the length of every text it reads (:attr:`chars`): when the
+    document holds more text than that, some of it stands where none belongs
+    (blank text between elements was dropped by the parser), which one
+    comparison finds without reading each element's tail.
+    """
+
+    __slots__ = ("allow_none", "chars", "max_depth", "used_i8")
 
     def __init__(self, *, allow_none: bool, max_depth: int) -> None:
         self.allow_none = allow_none
         self.max_depth = max_depth
         self.used_i8 = False
+        self.chars = 0
 
-    def value(self, element: ET.Element, depth: int) -> Any:
-        if len(element) != 1:
-            if not len(element):  # untyped: a string
-                return element.text or ""
-            raise RPCError(INVALID_REQUEST, "a <value> holds exactly one typed element")
+    def text(self, element: Any) -> str:
+        """The text of a leaf element, counted."""
         text = element.text
-        if text and not text.isspace():
-            raise RPCError(INVALID_REQUEST, "a <value> holds exactly one typed element")
+        if text is None:
+            return ""
+        self.chars += len(text)
+        return text
+
+    def blank(self, element: Any, where: str) -> None:
+        """Count the text of an empty container, which may only be white space."""
+        text = element.text
+        if text is not None:
+            if not text.isspace():
+                raise RPCError(INVALID_REQUEST, _STRAY_TEXT)
+            self.chars += len(text)
+
+    def value(self, element: Any, depth: int) -> Any:
+        count = len(element)
+        if not count:  # untyped: a string
+            text = element.text
+            if text is None:
+                return ""
+            self.chars += len(text)
+            return text
+        if count != 1:
+            raise RPCError(INVALID_REQUEST, _ONE_TYPED)
         typed = element[0]
         tag = typed.tag
-        scalar = _SCALARS.get(tag)
+        scalar = SCALARS.get(tag)
         if scalar is None and tag[0] == "{":  # namespaced extensions: ex:i8, ex:nil
             tag = tag.rpartition("}")[2]
-            scalar = _SCALARS.get(tag)
+            scalar = SCALARS.get(tag)
         if scalar is not None:
             if len(typed):
                 raise RPCError(INVALID_REQUEST, f"<{tag}> cannot contain elements")
+            text = typed.text
+            if text is None:
+                text = ""
+            else:
+                self.chars += len(text)
             try:
-                return scalar(typed.text or "")
-            except (ValueError, binascii.Error) as exc:
+                return scalar(text)
+            except ValueError as exc:
                 raise RPCError(INVALID_REQUEST, f"invalid <{tag}> value") from exc
-        if tag == "array":
-            return self._array(typed, depth + 1)
         if tag == "struct":
-            return self._struct(typed, depth + 1)
+            return self.struct(typed, depth + 1)
+        if tag == "array":
+            return self.array(typed, depth + 1)
         if tag == "i8":
             self.used_i8 = True
+            if len(typed):
+                raise RPCError(INVALID_REQUEST, "<i8> cannot contain elements")
             try:
-                return _parse_int(typed.text or "", I8_MIN, I8_MAX)
+                return parse_int(self.text(typed), I8_MIN, I8_MAX)
             except ValueError as exc:
                 raise RPCError(INVALID_REQUEST, "invalid <i8> value") from exc
         if tag == "nil":
             if not self.allow_none:
                 raise RPCError(INVALID_REQUEST, "<nil/> is not accepted by this server")
             if len(typed):
-                raise RPCError(INVALID_REQUEST, "<nil> cannot contain elements")
+                raise RPCError(INVALID_REQUEST, "<nil> holds nothing")
+            self.blank(typed, "nil")
             return None
         raise RPCError(INVALID_REQUEST, f"unknown XML-RPC type <{tag}>")
 
-    def _too_deep(self) -> str:
-        return f"values are nested deeper than {self.max_depth} levels"
+    def _too_deep(self) -> RPCError:
+        return RPCError(INVALID_REQUEST, _too_deep(self.max_depth))
 
-    def _array(self, typed: ET.Element, depth: int) -> list[Any]:
-        if len(typed) != 1 or typed[0].tag != "data":
+    def array(self, typed: Any, depth: int) -> list[Any]:
+        if len(typed) != 1:
             raise RPCError(INVALID_REQUEST, "an <array> holds exactly one <data>")
         data = typed[0]
-        if depth > self.max_depth and len(data):
-            raise RPCError(INVALID_REQUEST, self._too_deep())
+        if data.tag != "data":
+            raise RPCError(INVALID_REQUEST, "an <array> holds exactly one <data>")
+        if not len(data):
+            self.blank(data, "data")
+            return []
+        if depth > self.max_depth:
+            raise self._too_deep()
         value = self.value
         items = []
         for item in data:
@@ -121,169 +209,115 @@ class _Decoder:
             items.append(value(item, depth))
         return items
 
-    def _struct(self, typed: ET.Element, depth: int) -> dict[str, Any]:
-        if depth > self.max_depth and len(typed):
-            raise RPCError(INVALID_REQUEST, self._too_deep())
+    def struct(self, typed: Any, depth: int) -> dict[str, Any]:
+        if not len(typed):
+            self.blank(typed, "struct")
+            return {}
+        if depth > self.max_depth:
+            raise self._too_deep()
         value = self.value
         result = {}
         for member in typed:
-            if member.tag != "member" or len(member) != 2:
+            if member.tag != "member":
                 raise RPCError(INVALID_REQUEST, _BAD_MEMBER)
-            name, item = member
+            try:
+                name, item = member
+            except ValueError:
+                raise RPCError(INVALID_REQUEST, _BAD_MEMBER) from None
             if name.tag != "name":  # the order is not guaranteed by every client
                 name, item = item, name
             if name.tag != "name" or item.tag != "value" or len(name):
                 raise RPCError(INVALID_REQUEST, _BAD_MEMBER)
-            result[name.text or ""] = value(item, depth)
+            text = name.text
+            if text is None:
+                text = ""
+            else:
+                self.chars += len(text)
+            result[text] = value(item, depth)
         return result
 
 
-_BAD_MEMBER = "a <struct> holds <member> elements of one <name> and one <value>"
-_INT_RE = re.compile(r"[+-]?[0-9]{1,20}")
-#: Decimal notation with an optional exponent; also ``inf`` and ``nan``,
-#: which Python's client sends for those values.
-_DOUBLE_RE = re.compile(
-    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?|inf|infinity|nan)",
-    re.IGNORECASE,
-)
-
-
-def _identity(text: str) -> str:
-    return text
-
-
-def _parse_int(text: str, low: int = I4_MIN, high: int = I4_MAX) -> int:
-    text = text.strip()
-    if not _INT_RE.fullmatch(text):
-        raise ValueError(text)
-    number = int(text, 10)
-    if not low <= number <= high:
-        raise ValueError(text)
-    return number
-
-
-def _parse_double(text: str) -> float:
-    text = text.strip()
-    if len(text) > 400 or not _DOUBLE_RE.fullmatch(text):
-        raise ValueError(text)
-    return float(text)
-
-
-def _parse_bool(text: str) -> bool:
-    text = text.strip()
-    if text in ("1", "true"):
-        return True
-    if text in ("0", "false"):
-        return False
-    raise ValueError(text)
-
-
-_DATETIME_FORMATS = ("%Y%m%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y%m%dT%H%M%S")
-
-
-def _parse_datetime(text: str) -> datetime.datetime:
-    text = text.strip()
-    # The common form, 20240102T03:04:05, without strptime's locale work.
-    if len(text) == 17 and text[8] == "T" and text[11] == ":" == text[14] and text.isascii():
-        digits = text[:8] + text[9:11] + text[12:14] + text[15:]
-        if digits.isdigit():
-            return datetime.datetime(
-                int(digits[:4]), int(digits[4:6]), int(digits[6:8]),
-                int(digits[8:10]), int(digits[10:12]), int(digits[12:14]),
-            )  # fmt: skip
-    if len(text) > 40:
-        raise ValueError("too long")
-    for fmt in _DATETIME_FORMATS:
-        try:
-            return datetime.datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    # Time zones and fractions: ISO 8601 as Python reads it.
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _parse_base64(text: str) -> bytes:
-    return base64.b64decode("".join(text.split()), validate=True)
-
-
-#: The parsers of the scalar types, by tag.
-_SCALARS: dict[str, Callable[[str], Any]] = {
-    "int": _parse_int,
-    "i4": _parse_int,
-    "string": _identity,
-    "double": _parse_double,
-    "boolean": _parse_bool,
-    "dateTime.iso8601": _parse_datetime,
-    "base64": _parse_base64,
-}
-
-
-def _checked_encoding(body: bytes) -> tuple[bytes, str]:
-    """Check the body's prolog; return the body and the encoding to parse it in.
-
-    Only ASCII-compatible encodings are accepted (UTF-8 by default, or one
-    of :data:`SAFE_ENCODINGS` named in the XML declaration). That makes the
-    byte scan for ``<!`` sound, and because the parser is then told that
-    encoding (which overrides anything the document declares), it cannot be
-    talked into another one behind the scan's back.
-    """
-    if body.startswith(_UTF8_BOM):
-        body = body[3:]
-    elif body.startswith(_WIDE_BOMS) or body[:4].count(0):
-        raise RPCError(
-            NOT_WELL_FORMED, "not well-formed: unsupported document encoding; send UTF-8"
-        )
-    encoding = "utf-8"
-    if body.startswith(b"<?xml"):
-        match = _XML_DECL_RE.match(body, 0, 1024)
-        if match:
-            try:
-                encoding = codecs.lookup(match.group(1).decode("ascii")).name
-            except LookupError:
-                encoding = ""
-            if encoding not in SAFE_ENCODINGS:
-                raise RPCError(
-                    NOT_WELL_FORMED, "not well-formed: unsupported document encoding; send UTF-8"
-                )
-    if b"<!" in body and _DECLARATION_RE.search(body):
-        raise RPCError(
-            NOT_WELL_FORMED, "not well-formed: DTDs and entity declarations are not allowed"
-        )
-    return body, encoding
-
-
-def decode_request(body: bytes, *, allow_none: bool = True, max_depth: int = 32) -> DecodedRequest:
+def decode_request(
+    body: bytes,
+    *,
+    allow_none: bool = True,
+    max_depth: int = 32,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+    max_multicall: int | None = None,
+    huge: bool = False,
+) -> DecodedRequest:
     """Parse an XML-RPC ``methodCall``.
 
     :param body: the raw (already decompressed) request body.
     :param allow_none: accept ``<nil/>`` values.
     :param max_depth: how deeply arrays and structs may nest.
+    :param max_elements: the most elements the request may hold.
+    :param max_multicall: the most entries a ``system.multicall`` may hold;
+        more are refused (:class:`RefusedCall`, -32602) before any is decoded.
+    :param huge: lift libxml2's limits for bodies over 10 MB (text nodes
+        longer than 10 MB, elements nested deeper than 256 levels); for apps
+        whose ``RPCENABLE_MAX_REQUEST_SIZE`` is larger than that.
     :raises RPCError: -32700 for a body that is not well-formed XML,
         carries a DTD or uses an unsupported encoding; -32600 for
         well-formed XML that is no valid call (or holds an invalid value).
     """
-    body, encoding = _checked_encoding(body)
+    body, encoding = check_body(body, max_elements)
     try:
-        parser = ET.XMLParser(encoding=encoding)  # noqa: S314 - declarations refused above
-        parser.feed(body)
-        root = parser.close()
-    except ET.ParseError as exc:
+        root = etree.fromstring(body, _parser(encoding, huge))  # noqa: S320 - checked above
+    except etree.XMLSyntaxError as exc:
+        if "Excessive depth" in str(exc):  # libxml2's own cap: 256 levels of elements
+            raise RPCError(INVALID_REQUEST, _too_deep(max_depth)) from None
         raise RPCError(NOT_WELL_FORMED, f"not well-formed: {exc}") from None
     if root.tag != "methodCall":
         raise RPCError(INVALID_REQUEST, "the root element must be <methodCall>")
-    name_el = root.find("methodName")
-    name = (name_el.text or "").strip() if name_el is not None else ""
-    if not _METHOD_NAME_RE.fullmatch(name) or len(name_el):  # type: ignore[arg-type]
+    if _HAS_ATTRIBUTE(root):
+        raise RPCError(INVALID_REQUEST, ATTRIBUTES_REFUSED)
+    count = len(root)
+    name_el = root[0] if count else None
+    if not 1 <= count <= 2 or name_el.tag != "methodName":  # type: ignore[union-attr]
+        raise RPCError(INVALID_REQUEST, "a <methodCall> holds <methodName> and <params>")
+    walker = _Walker(allow_none=allow_none, max_depth=max_depth)
+    raw_name = walker.text(name_el)
+    name = raw_name.strip()
+    if len(name_el) or not METHOD_NAME_RE.fullmatch(name):  # type: ignore[arg-type]
         raise RPCError(INVALID_REQUEST, "missing or invalid <methodName>")
-    decoder = _Decoder(allow_none=allow_none, max_depth=max_depth)
     params: list[Any] = []
-    params_el = root.find("params")
-    if params_el is not None:
+    if count == 2:
+        params_el = root[1]
+        if params_el.tag != "params":
+            raise RPCError(INVALID_REQUEST, "a <methodCall> holds <methodName> and <params>")
+        if not len(params_el):
+            walker.blank(params_el, "params")
+        elif max_multicall is not None and name == MULTICALL:
+            _check_multicall_size(params_el, max_multicall)
+        value = walker.value
         for param in params_el:
-            value = param.find("value") if param.tag == "param" else None
-            if value is None or len(param) != 1:
-                raise RPCError(
-                    INVALID_REQUEST, "<params> holds <param> elements of one <value>"
-                )
-            params.append(decoder.value(value, 1))
-    return DecodedRequest(name, params, decoder.used_i8)
+            if param.tag != "param" or len(param) != 1:
+                raise RPCError(INVALID_REQUEST, _BAD_PARAM)
+            item = param[0]
+            if item.tag != "value":
+                raise RPCError(INVALID_REQUEST, _BAD_PARAM)
+            params.append(value(item, 1))
+    # Every text the walk accepted was counted; any other is out of place.
+    if len(_all_text(root)) != walker.chars:
+        raise RPCError(INVALID_REQUEST, _STRAY_TEXT)
+    return DecodedRequest(name, params, walker.used_i8)
+
+
+_BAD_PARAM = "<params> holds <param> elements of one <value>"
+MULTICALL = "system.multicall"
+_FIRST_DATA = etree.XPath("param[1]/value/array/data")
+
+
+def _check_multicall_size(params_el: Any, limit: int) -> None:
+    """Refuse a ``system.multicall`` of more than ``limit`` entries, counted in the tree."""
+    data = _FIRST_DATA(params_el)
+    if data and len(data[0]) > limit:
+        raise RefusedCall(
+            INVALID_PARAMS, f"system.multicall: at most {limit} calls per request", MULTICALL
+        )
+
+
+def _all_text(root: Any) -> str:
+    """All the text in ``root``, in C, as one string."""
+    return etree.tostring(root, method="text", encoding="unicode", with_tail=False)

@@ -1,30 +1,63 @@
 """The XML-RPC response encoder: a result or an error to ``methodResponse`` bytes.
 
-Values are marshalled as :mod:`xmlrpc.client` does, with stricter checks:
-characters XML 1.0 cannot carry, ``None`` without ``allow_none`` and integers
-a client cannot read are refused with -32603 instead of a broken document.
+Values are written in one pass into a list of strings joined once at the end
+(type dispatch by ``type(x) is``, no ``write`` call per fragment), in the
+same layout as :mod:`xmlrpc.client`, with stricter checks: characters XML 1.0
+cannot carry, ``None`` without ``allow_none`` and integers a client cannot
+read are refused with -32603 instead of a broken document.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
 import re
-from collections.abc import Callable
 from typing import Any
-from xmlrpc.client import Binary, DateTime, Fault, Marshaller
+from xmlrpc.client import Binary, DateTime
 
 from ..errors import INTERNAL_ERROR, RPCError
-from .xmlrpc_codec import I4_MAX, I4_MIN, I8_MAX, I8_MIN
+from .xmlrpc_values import I4_MAX, I4_MIN, I8_MAX, I8_MIN
 
-__all__ = ["Binary", "DateTime", "encode_error", "encode_response"]
+__all__ = [
+    "Binary",
+    "DateTime",
+    "EncodedItems",
+    "encode_error",
+    "encode_fault_value",
+    "encode_response",
+    "encode_value",
+]
 
 _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+class _NoneNotAllowed(TypeError):
+    pass
+
+
+class _UnsendableText(TypeError):
+    pass
+
+
+class EncodedItems(list):  # type: ignore[type-arg]
+    """A list whose items are encoded already: written as an array of :attr:`fragments`.
+
+    ``system.multicall`` encodes each entry's result once, inside its recorded
+    call; the envelope then splices the fragments instead of encoding again.
+    The list itself holds the plain values, for the call log.
+    """
+
+    __slots__ = ("fragments",)
+
+    def __init__(self, values: list[Any], fragments: list[str]) -> None:
+        super().__init__(values)
+        self.fragments = fragments
 
 
 def _escape(text: str) -> str:
     """Escape character data; ``\\r`` too, which a parser would turn into ``\\n``.
 
-    :raises TypeError: for characters XML 1.0 cannot carry at all.
+    :raises _UnsendableText: for characters XML 1.0 cannot carry at all.
     """
     if not (text.isascii() and text.isprintable()) and _INVALID_XML_CHARS.search(text):
         raise _UnsendableText("characters XML 1.0 cannot carry")
@@ -39,132 +72,153 @@ def _escape(text: str) -> str:
     return text
 
 
-class _NoneNotAllowed(TypeError):
-    pass
+def _iso8601(value: datetime.datetime) -> str:
+    """``20240102T03:04:05``, as :mod:`xmlrpc.client` writes it (no zone, no fraction)."""
+    return (
+        f"{value.year:04d}{value.month:02d}{value.day:02d}"
+        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    )
 
 
-class _UnsendableText(TypeError):
-    pass
+#: How a subclass of a basic type is sent: as its base type (``IntEnum`` as
+#: int, ``Markup`` as str, ``OrderedDict`` as struct ...). Checked in order.
+_AS_BASE: dict[type, Any] = {
+    bool: bool,
+    int: int,
+    float: float,
+    str: str.__str__,
+    bytes: bytes,
+    bytearray: bytes,
+    dict: dict,
+    list: list,
+    tuple: list,
+    datetime.datetime: lambda v: datetime.datetime(
+        v.year, v.month, v.day, v.hour, v.minute, v.second
+    ),
+    datetime.date: lambda v: datetime.datetime(v.year, v.month, v.day),
+    Binary: lambda v: bytes(v.data),
+    DateTime: lambda v: DateTime(str(v.value)),
+}
 
 
-class _Marshaller(Marshaller):
-    """The standard marshaller, stricter and with ``<i8>``.
+class _Writer:
+    """Writes values into ``out``, a list of strings.
 
     Differences from :class:`xmlrpc.client.Marshaller`: integers outside i4
     go out as ``<i8>`` when the client reads it (else the result cannot be
     sent), ``datetime.date`` is a ``dateTime.iso8601`` at midnight, subclasses
-    of the basic types (``IntEnum``, ``StrEnum``, ``Markup`` ...) are sent as
-    their base type, ``\\r`` survives the round trip, and arbitrary objects
-    are refused instead of being sent as a struct of their ``__dict__`` (which
-    would leak whatever they hold).
+    of the basic types are sent as their base type, ``\\r`` survives the
+    round trip, and arbitrary objects are refused instead of being sent as a
+    struct of their ``__dict__`` (which would leak whatever they hold).
     """
 
-    dispatch = dict(Marshaller.dispatch)
-    del dispatch["_arbitrary_instance"]
+    __slots__ = ("allow_none", "memo", "out", "use_i8")
 
-    def __init__(self, encoding: str | None, allow_none: bool, use_i8: bool) -> None:
-        super().__init__(encoding, allow_none)
+    def __init__(self, allow_none: bool, use_i8: bool) -> None:
+        self.allow_none = allow_none
         self.use_i8 = use_i8
+        self.out: list[str] = []
+        self.memo: set[int] = set()
 
-    # The base class calls ``self.__dump``, which Python spells like this
-    # (its class is also named ``Marshaller`` once the underscore is gone).
-    def _Marshaller__dump(self, value: Any, write: Callable[[str], Any]) -> None:
-        try:
-            f = self.dispatch[type(value)]
-        except KeyError:
-            for base in type(value).__mro__[1:]:
-                f = self.dispatch.get(base)
-                if f is not None:
-                    break
+    def write(self, value: Any) -> None:
+        out = self.out
+        kind = type(value)
+        if kind is str:
+            out.append(f"<value><string>{_escape(value)}</string></value>\n")
+        elif kind is int:
+            if I4_MIN <= value <= I4_MAX:
+                out.append(f"<value><int>{value}</int></value>\n")
+            elif self.use_i8 and I8_MIN <= value <= I8_MAX:
+                out.append(f"<value><i8>{value}</i8></value>\n")
             else:
-                raise TypeError(f"cannot marshal {type(value).__name__} objects") from None
-        f(self, value, write)
-
-    def dump_long(self, value: int, write: Callable[[str], Any]) -> None:
-        if I4_MIN <= value <= I4_MAX:
-            write("<value><int>")
-            write(str(int(value)))
-            write("</int></value>\n")
-        elif self.use_i8 and I8_MIN <= value <= I8_MAX:
-            write("<value><i8>")
-            write(str(int(value)))
-            write("</i8></value>\n")
-        else:
-            raise OverflowError(
-                "an integer is outside the range the client can read"
-                + (" (i8)" if self.use_i8 else " (i4; see RPCENABLE_I8)")
+                raise OverflowError(
+                    "an integer is outside the range the client can read"
+                    + (" (i8)" if self.use_i8 else " (i4; see RPCENABLE_I8)")
+                )
+        elif kind is dict:
+            self.struct(value)
+        elif kind is list or kind is tuple:
+            self.array(value)
+        elif kind is bool:
+            out.append(
+                "<value><boolean>1</boolean></value>\n"
+                if value
+                else "<value><boolean>0</boolean></value>\n"
             )
+        elif kind is float:
+            out.append(f"<value><double>{value!r}</double></value>\n")
+        elif kind is datetime.datetime:
+            out.append(f"<value><dateTime.iso8601>{_iso8601(value)}</dateTime.iso8601></value>\n")
+        elif value is None:
+            if not self.allow_none:
+                raise _NoneNotAllowed("None is not allowed")
+            out.append("<value><nil/></value>")
+        elif kind is bytes or kind is bytearray:
+            encoded = base64.encodebytes(value).decode("ascii")
+            out.append(f"<value><base64>\n{encoded}</base64></value>\n")
+        elif kind is EncodedItems:
+            out.append("<value><array><data>\n")
+            out.extend(value.fragments)
+            out.append("</data></array></value>\n")
+        else:
+            self.other(value, kind)
 
-    dispatch[int] = dump_long
+    def other(self, value: Any, kind: type) -> None:
+        """The rarer types, and subclasses of the basic ones as their base type."""
+        if kind is datetime.date:
+            self.write(datetime.datetime.combine(value, datetime.time()))
+        elif kind is Binary:
+            self.write(value.data)
+        elif kind is DateTime:
+            # DateTime("anything") keeps any string: escape it.
+            self.out.append(
+                f"<value><dateTime.iso8601>{_escape(str(value.value))}</dateTime.iso8601></value>\n"
+            )
+        else:
+            for base, convert in _AS_BASE.items():
+                if isinstance(value, base):
+                    self.write(convert(value))
+                    return
+            raise TypeError(f"cannot marshal {kind.__name__} objects")
 
-    def dump_nil(self, value: None, write: Callable[[str], Any]) -> None:
-        if not self.allow_none:
-            raise _NoneNotAllowed("None is not allowed")
-        write("<value><nil/></value>")
-
-    dispatch[type(None)] = dump_nil
-
-    def dump_unicode(self, value: str, write: Callable[[str], Any]) -> None:  # type: ignore[override]
-        write("<value><string>")
-        write(_escape(value))
-        write("</string></value>\n")
-
-    dispatch[str] = dump_unicode
-
-    def dump_struct(self, value: dict[Any, Any], write: Callable[[str], Any]) -> None:  # type: ignore[override]
-        i = id(value)
-        if i in self.memo:
+    def struct(self, value: dict[Any, Any]) -> None:
+        key = id(value)
+        if key in self.memo:
             raise TypeError("cannot marshal recursive dictionaries")
-        self.memo[i] = None
-        dump = self._Marshaller__dump
-        write("<value><struct>\n")
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError("struct member names must be strings")
-            write("<member>\n<name>")
-            write(_escape(k))
-            write("</name>\n")
-            dump(v, write)
-            write("</member>\n")
-        write("</struct></value>\n")
-        del self.memo[i]
+        self.memo.add(key)
+        out = self.out
+        write = self.write
+        out.append("<value><struct>\n")
+        for name, item in value.items():
+            if type(name) is not str:
+                if not isinstance(name, str):
+                    raise TypeError("struct member names must be strings")
+                name = str.__str__(name)
+            out.append(f"<member>\n<name>{_escape(name)}</name>\n")
+            write(item)
+            out.append("</member>\n")
+        out.append("</struct></value>\n")
+        self.memo.discard(key)
 
-    dispatch[dict] = dump_struct
-
-    def dump_date(self, value: datetime.date, write: Callable[[str], Any]) -> None:
-        self.dump_datetime(datetime.datetime.combine(value, datetime.time()), write)
-
-    dispatch[datetime.date] = dump_date
-
-    def dump_binary(self, value: Binary, write: Callable[[str], Any]) -> None:
-        self.dump_bytes(value.data, write)
-
-    dispatch[Binary] = dump_binary
-
-    def dump_datetime_wrapper(self, value: DateTime, write: Callable[[str], Any]) -> None:
-        # DateTime("anything") keeps any string; the standard marshaller
-        # would write it unescaped.
-        write("<value><dateTime.iso8601>")
-        write(_escape(str(value.value)))
-        write("</dateTime.iso8601></value>\n")
-
-    dispatch[DateTime] = dump_datetime_wrapper
+    def array(self, value: list[Any] | tuple[Any, ...]) -> None:
+        key = id(value)
+        if key in self.memo:
+            raise TypeError("cannot marshal recursive sequences")
+        self.memo.add(key)
+        out = self.out
+        write = self.write
+        out.append("<value><array><data>\n")
+        for item in value:
+            write(item)
+        out.append("</data></array></value>\n")
+        self.memo.discard(key)
 
 
-def encode_response(
-    result: Any, *, allow_none: bool = True, encoding: str = "utf-8", use_i8: bool = False
-) -> bytes:
-    """Marshal a method's result into a ``methodResponse``.
-
-    :raises RPCError: -32603 when the result cannot be sent (a type XML-RPC has
-        no form for, an integer the client cannot read, ``None`` without
-        ``allow_none``, characters XML 1.0 cannot carry). The message names
-        the kind of problem, not the value; the original exception is the
-        fault's ``__cause__`` for the server log.
-    """
-    marshaller = _Marshaller(encoding, allow_none, use_i8)
+def _fragments(value: Any, allow_none: bool, use_i8: bool) -> list[str]:
+    """``value`` written as a ``<value>``, in pieces; the errors of :func:`encode_response`."""
+    writer = _Writer(allow_none, use_i8)
     try:
-        params = marshaller.dumps((result,))
+        writer.write(value)
     except OverflowError as exc:
         raise RPCError(INTERNAL_ERROR, f"Internal error: the result cannot be sent: {exc}") from exc
     except _NoneNotAllowed as exc:
@@ -183,22 +237,47 @@ def encode_response(
         raise RPCError(
             INTERNAL_ERROR, "Internal error: the result holds a value XML-RPC cannot carry"
         ) from exc
-    return _document(params, encoding)
+    return writer.out
 
 
-def encode_error(error: RPCError, *, encoding: str = "utf-8") -> bytes:
-    """Marshal an error into a ``methodResponse`` holding a fault."""
+def encode_value(value: Any, *, allow_none: bool = True, use_i8: bool = False) -> str:
+    """``value`` as one ``<value>`` element (the errors of :func:`encode_response`)."""
+    return "".join(_fragments(value, allow_none, use_i8))
+
+
+def encode_response(
+    result: Any, *, allow_none: bool = True, encoding: str = "utf-8", use_i8: bool = False
+) -> bytes:
+    """Marshal a method's result into a ``methodResponse``.
+
+    :raises RPCError: -32603 when the result cannot be sent (a type XML-RPC has
+        no form for, an integer the client cannot read, ``None`` without
+        ``allow_none``, characters XML 1.0 cannot carry). The message names
+        the kind of problem, not the value; the original exception is the
+        fault's ``__cause__`` for the server log.
+    """
+    parts = _fragments(result, allow_none, use_i8)
+    return _document(["<params>\n<param>\n", *parts, "</param>\n</params>\n"], encoding)
+
+
+def _fault_parts(error: RPCError) -> list[str]:
     code = error.code
     if not isinstance(code, int) or isinstance(code, bool) or not I4_MIN <= code <= I4_MAX:
         code = INTERNAL_ERROR
     text = _INVALID_XML_CHARS.sub("\ufffd", str(error.message))
-    body = _Marshaller(encoding, True, False).dumps(Fault(code, text))
-    return _document(body, encoding)
+    return _fragments({"faultCode": code, "faultString": text}, True, False)
 
 
-def _document(inner: str, encoding: str) -> bytes:
-    text = (
-        f"<?xml version='1.0' encoding='{encoding}'?>\n<methodResponse>\n{inner}</methodResponse>\n"
-    )
-    return text.encode(encoding, "xmlcharrefreplace")
+def encode_fault_value(error: RPCError) -> str:
+    """An error as the ``<value>`` of a fault struct (a multicall entry's failure)."""
+    return "".join(_fault_parts(error))
 
+
+def encode_error(error: RPCError, *, encoding: str = "utf-8") -> bytes:
+    """Marshal an error into a ``methodResponse`` holding a fault."""
+    return _document(["<fault>\n", *_fault_parts(error), "</fault>\n"], encoding)
+
+
+def _document(parts: list[str], encoding: str) -> bytes:
+    head = f"<?xml version='1.0' encoding='{encoding}'?>\n<methodResponse>\n"
+    return "".join([head, *parts, "</methodResponse>\n"]).encode(encoding, "xmlcharrefreplace")
