@@ -123,9 +123,10 @@ def _pick(
     """The handler for the request's ``Content-Type``; HTTP 415 for any other type.
 
     A request without a ``Content-Type`` is read by the first byte of its
-    body after white space. Refusing other types (``text/plain``, form posts)
-    also ends blind cross-site calls, which browsers send without a preflight
-    only with such types.
+    body after white space (``<``: XML-RPC; ``{`` or ``[``: JSON-RPC).
+    Refusing other types (``text/plain``, form posts) also ends blind
+    cross-site calls, which browsers send without a preflight only with such
+    types.
     """
     media_type = req.mimetype
     if media_type:
@@ -135,7 +136,8 @@ def _pick(
         return handler
     first = body.lstrip(b" \t\r\n\xef\xbb\xbf")[:1]
     for handler in handlers:
-        if first and handler.first_bytes.startswith(first):
+        # first_bytes lists the bytes a body may start with (JSON-RPC: ``{[``).
+        if first and first in handler.first_bytes:
             return handler
     abort(415)
 

@@ -1,6 +1,7 @@
-"""The client: logged, authenticated XML-RPC calls to other servers.
+"""The client: logged, authenticated XML-RPC and JSON-RPC calls to other servers.
 
 - ``point``: :class:`~.point.XMLRPCPoint`;
+- ``jsonrpc``: :class:`~.jsonrpc.JSONRPCPoint`, the same over JSON-RPC 2.0;
 - ``transport``: HTTP with a connection pool, timeouts and size caps;
 - ``codec``: safe decoding of responses, multicall;
 - ``errors``: the exceptions;
@@ -15,12 +16,13 @@ from flask import Flask
 
 from ..cli import rpc_cli
 from .cli import call_command
+from .jsonrpc import JSONRPCError, JSONRPCPoint
 from .point import XMLRPCPoint
 
 if TYPE_CHECKING:
     from ..state import RPCState
 
-__all__ = ["XMLRPCPoint", "init_app"]
+__all__ = ["JSONRPCError", "JSONRPCPoint", "XMLRPCPoint", "init_app"]
 
 
 def init_app(app: Flask, state: RPCState) -> None:

@@ -1,4 +1,5 @@
-"""``flask rpc call URL METHOD [ARGS...]``: call a remote XML-RPC method.
+"""``flask rpc call URL METHOD [ARGS...]``: call a remote XML-RPC (or, with
+``--json``, JSON-RPC 2.0) method.
 
 The same command without a Flask app is ``rpcenable call`` (see
 :mod:`flask_rpcenable.client.console`); both are built from :func:`call_options`
@@ -32,6 +33,7 @@ import click
 from flask.cli import with_appcontext
 
 from .errors import TransportError
+from .jsonrpc import JSONRPCPoint
 from .point import XMLRPCPoint
 
 __all__ = [
@@ -113,6 +115,8 @@ def call_options(function: F) -> F:
         click.option("--insecure", is_flag=True,
                      help="Do not verify HTTPS certificates (testing only)."),
         click.option("--strings", "-s", is_flag=True, help="Send every argument as a string."),
+        click.option("--json", "use_json", is_flag=True,
+                     help="Call over JSON-RPC 2.0 instead of XML-RPC."),
         click.pass_context,
     ]
     for decorator in reversed(decorators):
@@ -132,6 +136,7 @@ def run_call(
     cafile: str | None,
     insecure: bool,
     strings: bool,
+    use_json: bool = False,
 ) -> None:
     """Make the call the options describe, print the result, and exit with
     the status listed in this module's docstring."""
@@ -147,11 +152,17 @@ def run_call(
         raise click.UsageError("--insecure and --cafile exclude each other")
     verify: bool | str = False if insecure else (cafile or True)
     params = tuple(parse_argument(arg, as_string=strings) for arg in args)
+    point: XMLRPCPoint | JSONRPCPoint
     try:
-        point = XMLRPCPoint(
-            url, auth=auth, auth_scheme=scheme, timeout=timeout, verify=verify,
-            use_builtin_types=True,
-        )
+        if use_json:
+            point = JSONRPCPoint(
+                url, auth=auth, auth_scheme=scheme, timeout=timeout, verify=verify
+            )
+        else:
+            point = XMLRPCPoint(
+                url, auth=auth, auth_scheme=scheme, timeout=timeout, verify=verify,
+                use_builtin_types=True,
+            )
     except (ValueError, TypeError, OSError) as exc:  # bad URL, bad CA file
         raise click.UsageError(str(exc)) from None
     with point:

@@ -281,6 +281,9 @@ class HTTPTransport:
             raise TransportError(exc.errno, f"{self.url}: {exc.strerror or exc}") from exc
 
     def _read(self, response: http.client.HTTPResponse) -> bytes:
+        if response.status == 204:  # a JSON-RPC notification's answer: no body
+            response.read()
+            return b""
         if response.status != 200:
             raise HTTPStatusError(self.url, response.status, response.reason, response.msg)
         limit = self.max_response_size
