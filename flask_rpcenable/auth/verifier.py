@@ -14,6 +14,13 @@ active user and the HMAC compared in constant time (406 for an unknown user,
 an inactive user and a wrong signature alike), and only then the nonce is
 recorded with an atomic ``add`` in a shared cache (402 when it was already
 there). ``last_login`` is set with a single ``UPDATE``.
+
+Within one HTTP request (a ``system.multicall``, a JSON-RPC batch) a failure
+is remembered: once a user name of a user model failed the signature check,
+every further call with it fails at once (406), and so does every call after
+``MAX_FAILED_PER_REQUEST`` different names failed; a nonce seen earlier in
+the request is 402 at once. No user lookup, key decryption or HMAC is done
+for them, so that a batch of forged calls costs about what one does.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g
 
 from ..db import bookkeeping_write
 from ..dispatch import AuthResult, CallContext, Params
@@ -82,6 +89,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 SCHEMES = ("v1", "v2")
+#: Different credentials that may fail in one request before every further
+#: authentication in it is refused without any work.
+MAX_FAILED_PER_REQUEST = 3
+_REQUEST_KEY = "_rpcenable_auth_seen"
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,15}")
 _MAX_SIGNATURE = 256
 
@@ -133,6 +144,16 @@ def parse_window(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise RuntimeError(f"RPCENABLE_AUTH_WINDOW must be a positive integer, got {value!r}")
     return value
+
+
+class _RequestAuth:
+    """What one request's authentications so far have shown (see ``_verify_once``)."""
+
+    def __init__(self) -> None:
+        #: ``(user model, user name)`` pairs whose signature check failed.
+        self.failed: set[tuple[type, str]] = set()
+        #: ``(user name, nonce)`` pairs whose signature was checked.
+        self.nonces: set[tuple[str, str]] = set()
 
 
 class HMACAuthenticator:
@@ -193,7 +214,8 @@ class HMACAuthenticator:
         message = string_to_sign_v2(
             ctx.http_method, ctx.path, body_hash, nonce, timestamp, username
         )
-        user = self._verify(
+        user = self._verify_once(
+            nonce,
             self.user_model,
             username,
             fields["signature"],
@@ -233,7 +255,8 @@ class HMACAuthenticator:
         if isinstance(timestamp, int):
             timestamp = str(timestamp)
         self._check_shapes(nonce, timestamp, username)
-        user = self._verify(
+        user = self._verify_once(
+            nonce,
             model,
             username,
             signature,
@@ -269,6 +292,33 @@ class HMACAuthenticator:
             raise RPCError(AUTH_FAILED, MSG_FAILED)
         if abs(time.time() - int(timestamp)) > self.window:
             raise RPCError(AUTH_BAD_TIMESTAMP, MSG_WINDOW.format(window=self.window))
+
+    def _verify_once(
+        self,
+        nonce: str,
+        model: type,
+        username: str,
+        signature: Any,
+        sign: Callable[[str], str],
+    ) -> Any:
+        """:meth:`_verify`, unless this request already failed for these credentials.
+
+        Remembered per request (on :data:`flask.g`): the user names that
+        failed, and the nonces seen. See the module's docstring.
+        """
+        seen: _RequestAuth = g.setdefault(_REQUEST_KEY, _RequestAuth())
+        if (username, nonce) in seen.nonces:
+            raise RPCError(AUTH_NONCE_USED, MSG_REPLAY)
+        if (model, username) in seen.failed or len(seen.failed) >= MAX_FAILED_PER_REQUEST:
+            raise RPCError(AUTH_FAILED, MSG_FAILED)
+        try:
+            user = self._verify(model, username, signature, sign)
+        except RPCError as error:
+            if error.code == AUTH_FAILED:
+                seen.failed.add((model, username))
+            raise
+        seen.nonces.add((username, nonce))
+        return user
 
     def _verify(
         self,
