@@ -74,6 +74,7 @@ class IncomingCallView(_LogView):
         "created_at",
         "method",
         "version",
+        "protocol",
         "username",
         "ok",
         "fault_code",
@@ -121,6 +122,7 @@ class IncomingCallView(_LogView):
         "multicall_index": "Multicall index",
         "request_id": "Request",
         "result": "Result",
+        "protocol": "Protocol",
     }
     column_formatters = {
         **_LogView.column_formatters,
