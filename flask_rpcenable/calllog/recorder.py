@@ -113,10 +113,7 @@ class PendingRows:
 
 def over_budget_note(budget: int) -> str:
     """What a row stores instead of its params and result once the budget is used up."""
-    return dump_plain(
-        f"[not stored: this request's call log budget of {budget} bytes "
-        "(RPCENABLE_LOG_REQUEST_BUDGET) was used up]"
-    )
+    return dump_plain(f"[not stored: RPCENABLE_LOG_REQUEST_BUDGET ({budget} bytes) used up]")
 
 
 def dump_plain(text: str) -> str:
