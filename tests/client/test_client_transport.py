@@ -186,8 +186,11 @@ def test_gzip_bomb_is_refused(servers: list[Any]) -> None:
     with XMLRPCPoint(server.url, max_response_size=1024 * 1024) as point:
         with pytest.raises(ResponseTooLarge, match="larger than 1048576 bytes"):
             point.a()
-        # The point still works afterwards (the connection was dropped).
-        assert isinstance(point("transport")._idle, list)
+        # The connection was dropped, not kept for reuse, and the point still
+        # works afterwards: the next call meets the same cap, not a broken socket.
+        assert point("transport")._idle == []
+        with pytest.raises(ResponseTooLarge, match="larger than 1048576 bytes"):
+            point.a()
 
 
 def test_plain_response_over_the_cap(servers: list[Any]) -> None:

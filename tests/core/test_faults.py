@@ -13,6 +13,7 @@ from flask_rpcenable import Fault, RPCEnable, signals
 from flask_rpcenable.dispatch import CallRecord
 from flask_rpcenable.errors import (
     APPLICATION_ERROR,
+    APPLICATION_ERROR_MESSAGE,
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -312,7 +313,7 @@ def test_multicall_results_and_faults_in_place(url, records):
     assert results[3]["faultCode"] == INVALID_PARAMS
     assert results[4] == {
         "faultCode": APPLICATION_ERROR,
-        "faultString": results[4]["faultString"],
+        "faultString": APPLICATION_ERROR_MESSAGE,
     }
     assert SECRET not in results[4]["faultString"]
     # one record per sub-call, then one for the envelope

@@ -144,7 +144,10 @@ def test_posts_without_csrf_token_change_nothing(sec: SecApp) -> None:
         for token in (None, "", "forged-token"):
             form = dict(data) if token is None else {**data, "csrf_token": token}
             response = client.post(path, data=form, headers=basic())
-            assert response.status_code in (200, 302), path
+            # Flask-Admin answers a refused form with the form again (new,
+            # edit) or a redirect to the list (action, delete).
+            form_page = "/new/" in path or "/edit/" in path
+            assert response.status_code == (200 if form_page else 302), path
             assert b"New API key" not in response.data
     (after,) = sec.rows("APIUser")
     assert (after.username, after.active) == ("victim", True)
@@ -304,7 +307,7 @@ def test_admin_pages_never_show_secrets(sec: SecApp) -> None:
             assert secret not in html, (path, secret[:6])
     for view in ("incoming-calls", "outgoing-calls", "api-users", "background-jobs"):
         response = client.get(f"/admin/{view}/export/csv/", headers=basic())
-        assert response.status_code in (302, 404), view  # exports are off
+        assert response.status_code == 302, view  # exports are off: back to the list
         assert not any(secret.encode() in response.data for secret in secrets)
 
 

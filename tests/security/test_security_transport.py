@@ -14,6 +14,7 @@ import pytest
 from security_helpers import SecApp, make_sec_app, row_text
 
 from flask_rpcenable import XMLRPCPoint
+from flask_rpcenable.client.errors import BadResponse, ResponseTooLarge
 
 
 @pytest.fixture
@@ -215,7 +216,7 @@ def test_client_refuses_hostile_responses(sec: SecApp, hostile: Any, case: str) 
     port = hostile.server_address[1]
     with sec.app.app_context():
         point = XMLRPCPoint(f"http://alice:S3cretPW@127.0.0.1:{port}/rpc/")
-        with pytest.raises(Exception) as info:
+        with pytest.raises(BadResponse) as info:
             point.echo("x")
     assert not isinstance(info.value, xmlrpc.client.Fault)
     assert "S3cretPW" not in str(info.value)
@@ -243,7 +244,7 @@ def test_client_errors_do_not_carry_secret_query_values(sec: SecApp, hostile: An
     port = hostile.server_address[1]
     with sec.app.app_context():
         point = XMLRPCPoint(f"http://127.0.0.1:{port}/rpc/?api_key=K3YVALUE")
-        with pytest.raises(Exception) as info:
+        with pytest.raises(ResponseTooLarge) as info:
             point.echo("x")
     (row,) = sec.rows("OutgoingCall")
     assert "K3YVALUE" not in row_text(row)
