@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, Response, request
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
@@ -81,7 +81,19 @@ DEFAULTS: dict[str, Any] = {
     "RPCENABLE_ADMIN_PASSWORD": None,
     "RPCENABLE_ADMIN_ACCESS": None,
     "RPCENABLE_ADMIN_STATS_SAMPLE": 50_000,
+    "RPCENABLE_ADMIN_LOGIN_RATE": "10/minute",
+    "RPCENABLE_ADMIN_LOGIN_STORAGE": "memory://",
 }
+
+#: Sent with every admin response, the login and denied pages included: no
+#: framing by another site (clickjacking of "Regenerate key" or "Delete"),
+#: no content-type sniffing, no referrer with admin URLs to other sites.
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+FRAME_ANCESTORS = "frame-ancestors 'none'"
 
 _STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static")
 ASSETS_BLUEPRINT = "rpcenable_admin_assets"
@@ -157,14 +169,40 @@ def init_app(app: Flask, state: RPCState) -> None:
         url_prefix=f"{admin_url}/_rpcenable",
     )
     app.register_blueprint(assets)
+    add_security_headers(app, admin_url)
     if state.models.APIUser is not None:
         add_api_user_view(admin, state)
     if state.models.BackgroundJob is not None:
         add_job_view(admin, state)
 
 
+def add_security_headers(app: Flask, admin_url: str) -> None:
+    """Set :data:`SECURITY_HEADERS` and CSP ``frame-ancestors`` on every response under
+    ``admin_url`` (what the app set itself is kept; a CSP of its own gets the directive
+    appended)."""
+    prefix = admin_url.rstrip("/")
+
+    def secure(response: Response) -> Response:
+        path = request.path
+        if path != prefix and not path.startswith(prefix + "/"):
+            return response
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        csp = response.headers.get("Content-Security-Policy")
+        if csp is None:
+            response.headers["Content-Security-Policy"] = FRAME_ANCESTORS
+        elif "frame-ancestors" not in csp:
+            response.headers["Content-Security-Policy"] = f"{csp}; {FRAME_ANCESTORS}"
+        return response
+
+    # First in the list, so run last (Flask runs them in reverse): after the
+    # app's own hooks, which may set a CSP of their own.
+    app.after_request_funcs.setdefault(None, []).insert(0, secure)
+
 
 __all__ = [
+    "SECURITY_HEADERS",
+    "add_security_headers",
     "CATEGORY",
     "MAX_FILTERS",
     "MAX_PAGE",

@@ -12,16 +12,27 @@ Access is decided, in order, by
 With neither configured every admin page answers 403 with a page saying how
 to configure access. These settings are read once, at ``init_app``
 (see :class:`AdminSettings`).
+
+Failed Basic logins are throttled per client address (``request.remote_addr``:
+behind a proxy, set up :class:`werkzeug.middleware.proxy_fix.ProxyFix`): past
+``RPCENABLE_ADMIN_LOGIN_RATE`` failures (default ``"10/minute"``, a
+Flask-Limiter rate string; ``None`` turns it off) every admin request from
+that address gets HTTP 429 with a ``Retry-After`` header until the window
+has passed. The counts live in ``RPCENABLE_ADMIN_LOGIN_STORAGE`` (a
+Flask-Limiter storage URI; ``"memory://"`` by default, per process).
 """
 
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, current_app, g, render_template, request
+from limits import RateLimitItem, parse, storage, strategies
+from limits.errors import ConfigurationError
 from werkzeug.utils import import_string
 
 from ..settings import bool_setting, positive_int_setting
@@ -33,6 +44,12 @@ if TYPE_CHECKING:
     from ..state import RPCState
 
 _DENIAL_KEY = "_rpcenable_admin_denial"
+_THROTTLED_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    "<title>429 Too many failed logins - RPC admin</title></head><body>"
+    "<h1>Too many failed logins</h1><p>Too many wrong user names or passwords came from "
+    "this address. Try again in {wait} seconds.</p></body></html>"
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,44 @@ class AdminSettings:
     stats_sample: int
     #: Whether incoming calls are logged (``RPCENABLE_LOG_INCOMING``).
     log_incoming: bool
+    #: The throttle of failed logins, or ``None`` when it is off.
+    login_throttle: LoginThrottle | None = None
+
+
+class LoginThrottle:
+    """Counts failed admin logins per client address (Flask-Limiter's ``limits`` engine).
+
+    :param rate: a rate string such as ``"10/minute"``.
+    :param storage_uri: where counts are kept (``"memory://"``, ``"redis://..."``).
+    """
+
+    def __init__(self, rate: str, storage_uri: str) -> None:
+        self.rate: RateLimitItem = parse(rate)
+        self.limiter = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_uri))
+
+    def blocked(self, address: str) -> int | None:
+        """Seconds to wait when ``address`` is over the rate, else ``None``."""
+        if self.limiter.test(self.rate, "admin-login", address):
+            return None
+        reset = self.limiter.get_window_stats(self.rate, "admin-login", address).reset_time
+        return max(1, int(reset - time.time()) + 1)
+
+    def failed(self, address: str) -> None:
+        """Count one failed login from ``address``."""
+        self.limiter.hit(self.rate, "admin-login", address)
+
+
+def _throttle(config: Any) -> LoginThrottle | None:
+    rate = config["RPCENABLE_ADMIN_LOGIN_RATE"]
+    if rate is None or rate == "":
+        return None
+    try:
+        return LoginThrottle(str(rate), str(config["RPCENABLE_ADMIN_LOGIN_STORAGE"]))
+    except (ValueError, TypeError, NotImplementedError, ConfigurationError) as exc:
+        raise RuntimeError(
+            "RPCENABLE_ADMIN_LOGIN_RATE / RPCENABLE_ADMIN_LOGIN_STORAGE: "
+            f"{rate!r} is not a rate such as '10/minute', or the storage cannot be used ({exc})"
+        ) from exc
 
 
 def _resolve_access(value: Any) -> Callable[[], Any] | None:
@@ -97,6 +152,7 @@ def read_settings(app: Flask, state: RPCState) -> AdminSettings:
             "RPCENABLE_ADMIN_STATS_SAMPLE", config["RPCENABLE_ADMIN_STATS_SAMPLE"]
         ),
         log_incoming=log_incoming,
+        login_throttle=_throttle(config),
     )
 
 
@@ -138,6 +194,13 @@ def access_denied() -> Response | None:
     username = settings.username
     password = settings.password
     if username and password:
+        throttle = settings.login_throttle
+        address = request.remote_addr or "-"
+        wait = throttle.blocked(address) if throttle is not None else None
+        if wait is not None:
+            return Response(
+                _THROTTLED_PAGE.format(wait=wait), 429, {"Retry-After": str(wait)}
+            )
         try:
             auth = request.authorization
         except ValueError:  # a Basic token Werkzeug cannot decode: no credentials
@@ -148,6 +211,8 @@ def access_denied() -> Response | None:
             password_ok = _same(auth.password or "", password)
             if user_ok and password_ok:
                 return None
+            if throttle is not None:  # a wrong guess; no credentials at all is not one
+                throttle.failed(address)
         return Response(
             render_template("rpcenable/admin/denied.html", reason="login"),
             401,
@@ -174,6 +239,7 @@ class AccessMixin:
 __all__ = [
     "AdminState",
     "AccessMixin",
+    "LoginThrottle",
     "AdminSettings",
     "access_denied",
     "admin_settings",
