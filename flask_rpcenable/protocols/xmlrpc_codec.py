@@ -22,7 +22,7 @@ from typing import Any
 from lxml import etree
 
 from ..errors import INVALID_PARAMS, INVALID_REQUEST, NOT_WELL_FORMED, RPCError
-from .xmlrpc_scan import ATTRIBUTES_REFUSED, SAFE_ENCODINGS, check_body
+from .xmlrpc_scan import ATTRIBUTES_REFUSED, SAFE_ENCODINGS, check_body, plain_sections
 from .xmlrpc_values import (
     I4_MAX,
     I4_MIN,
@@ -262,6 +262,7 @@ def decode_request(
         well-formed XML that is no valid call (or holds an invalid value).
     """
     body, encoding = check_body(body, max_elements)
+    body = plain_sections(body)
     try:
         root = etree.fromstring(body, _parser(encoding, huge))  # noqa: S320 - checked above
     except etree.XMLSyntaxError as exc:

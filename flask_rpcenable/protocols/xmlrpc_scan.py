@@ -30,6 +30,7 @@ __all__ = [
     "SAFE_ENCODINGS",
     "check_body",
     "has_attribute",
+    "plain_sections",
 ]
 
 #: Encodings a request may declare (Python's canonical codec names;
@@ -51,6 +52,7 @@ _DECLARATION_RE = re.compile(rb"<!(?!--|\[CDATA\[)")
 #: name (group 1 is then what follows the white space).
 _TAG_OR_SECTION_RE = re.compile(rb"<!--|<!\[CDATA\[|<[^\s<>!?/][^\s<>/]*\s+([^\s<>/])")
 #: One attribute (or namespace declaration) inside a start tag.
+_SECTION_RE = re.compile(rb"<!--|<!\[CDATA\[|<\?")
 _ATTRIBUTE_RE = re.compile(rb"\s*([^\s<>/=]+)\s*=\s*(?:\"[^\"<]*\"|'[^'<]*')")
 
 _BAD_ENCODING = "not well-formed: unsupported document encoding; send UTF-8"
@@ -127,3 +129,33 @@ def has_attribute(body: bytes) -> bool:
         if body[pos : pos + 1] not in (b">", b"/") and not body[pos : pos + 1].isspace():
             return True  # not an attribute, not the tag's end: refuse it anyway
     return False
+
+
+def plain_sections(body: bytes) -> bytes:
+    """``body`` with comments and processing instructions cut and CDATA sections as text.
+
+    The parser drops blank text between elements, and its rule for what is
+    blank looks at the next markup: white space next to a comment or a CDATA
+    section inside a string could be lost. Rewritten like this, the text is
+    what the standard library reads. Bodies with none of them (the usual
+    case) are returned as they are, after two searches. A section that does
+    not close, or a comment holding ``--``, is left for the parser to refuse.
+    """
+    if b"<!" not in body and body.find(b"<?", 1) < 0:
+        return body
+    parts = []
+    pos = 0
+    start = 1 if body.startswith(b"<?xml") else 0  # the XML declaration stays
+    while match := _SECTION_RE.search(body, start):
+        token = match.group()
+        close = {b"<!--": b"-->", b"<?": b"?>"}.get(token, b"]]>")
+        end = body.find(close, match.end())
+        if end < 0 or (token == b"<!--" and b"--" in body[match.end() : end]):
+            break
+        parts.append(body[pos : match.start()])
+        if token == b"<![CDATA[":
+            text = body[match.end() : end]
+            parts.append(text.replace(b"&", b"&amp;").replace(b"<", b"&lt;").replace(b">", b"&gt;"))
+        pos = start = end + len(close)
+    parts.append(body[pos:])
+    return b"".join(parts)
