@@ -15,12 +15,10 @@ an inactive user and a wrong signature alike), and only then the nonce is
 recorded with an atomic ``add`` in a shared cache (402 when it was already
 there). ``last_login`` is set with a single ``UPDATE``.
 
-Within one HTTP request (a ``system.multicall``, a JSON-RPC batch) a failure
-is remembered: once a user name of a user model failed the signature check,
-every further call with it fails at once (406), and so does every call after
-``MAX_FAILED_PER_REQUEST`` different names failed; a nonce seen earlier in
-the request is 402 at once. No user lookup, key decryption or HMAC is done
-for them, so that a batch of forged calls costs about what one does.
+Within one HTTP request (a multicall, a JSON-RPC batch) a user name that
+failed the signature check fails at once (406) for the rest of it, as does
+every call once ``MAX_FAILED_PER_REQUEST`` names failed, and a nonce seen
+before is 402 at once: no user lookup or key decryption for them.
 """
 
 from __future__ import annotations
@@ -30,6 +28,7 @@ import hmac
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -67,7 +66,6 @@ from .users import (
 )
 
 if TYPE_CHECKING:
-
     from ..state import RPCState
     from .nonces import NonceStore
 
@@ -89,8 +87,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 SCHEMES = ("v1", "v2")
-#: Different credentials that may fail in one request before every further
-#: authentication in it is refused without any work.
+#: Failed user names per request after which every authentication in it is refused.
 MAX_FAILED_PER_REQUEST = 3
 _REQUEST_KEY = "_rpcenable_auth_seen"
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,15}")
@@ -146,14 +143,12 @@ def parse_window(value: Any) -> int:
     return value
 
 
+@dataclass
 class _RequestAuth:
-    """What one request's authentications so far have shown (see ``_verify_once``)."""
+    """One request's failed ``(user model, user name)`` pairs and ``(user name, nonce)`` seen."""
 
-    def __init__(self) -> None:
-        #: ``(user model, user name)`` pairs whose signature check failed.
-        self.failed: set[tuple[type, str]] = set()
-        #: ``(user name, nonce)`` pairs whose signature was checked.
-        self.nonces: set[tuple[str, str]] = set()
+    failed: set[tuple[type, str]] = field(default_factory=set)
+    nonces: set[tuple[str, str]] = field(default_factory=set)
 
 
 class HMACAuthenticator:
@@ -215,10 +210,7 @@ class HMACAuthenticator:
             ctx.http_method, ctx.path, body_hash, nonce, timestamp, username
         )
         user = self._verify_once(
-            nonce,
-            self.user_model,
-            username,
-            fields["signature"],
+            nonce, self.user_model, username, fields["signature"],
             lambda key: signature_v2(key, message),
         )
         self._finish(self.user_model, user, username, nonce)
@@ -256,10 +248,7 @@ class HMACAuthenticator:
             timestamp = str(timestamp)
         self._check_shapes(nonce, timestamp, username)
         user = self._verify_once(
-            nonce,
-            model,
-            username,
-            signature,
+            nonce, model, username, signature,
             lambda key: compute_signature(nonce, timestamp, username, key),
         )
         if not self._passes_filter(model, user, options.get("user_filter")):
@@ -268,12 +257,8 @@ class HMACAuthenticator:
         return AuthResult(user=user, username=username, params=rest)
 
     def redact(self, params: Params, ctx: CallContext) -> Params:
-        """The params with the four v1 auth arguments replaced by ``"***"``.
-
-        Unless the request was verified by its v2 header, the first four
-        parameters are redacted, even with v1 turned off (a legacy client
-        may still send them).
-        """
+        """The params with the four v1 auth arguments replaced by ``"***"`` (unless
+        verified by a v2 header; even with v1 off: a legacy client may send them)."""
         if ctx.verified is not None:
             return params
         if isinstance(params, dict):
@@ -294,18 +279,9 @@ class HMACAuthenticator:
             raise RPCError(AUTH_BAD_TIMESTAMP, MSG_WINDOW.format(window=self.window))
 
     def _verify_once(
-        self,
-        nonce: str,
-        model: type,
-        username: str,
-        signature: Any,
-        sign: Callable[[str], str],
+        self, nonce: str, model: type, username: str, signature: Any, sign: Callable[[str], str]
     ) -> Any:
-        """:meth:`_verify`, unless this request already failed for these credentials.
-
-        Remembered per request (on :data:`flask.g`): the user names that
-        failed, and the nonces seen. See the module's docstring.
-        """
+        """:meth:`_verify`, unless this request already failed for these credentials."""
         seen: _RequestAuth = g.setdefault(_REQUEST_KEY, _RequestAuth())
         if (username, nonce) in seen.nonces:
             raise RPCError(AUTH_NONCE_USED, MSG_REPLAY)
