@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from auth_helpers import make_env, v1
-from conftest import env_or_skip
+from live import env_or_skip
 
 BACKENDS = ["redis", "memcached"]
 

@@ -13,8 +13,8 @@ from typing import Any
 import background_helpers as jobs
 import pytest
 import sqlalchemy as sa
-from conftest import env_or_skip
 from flask import Flask
+from live import env_or_skip
 
 from flask_rpcenable.background import BackgroundJobFailed, postpone
 from flask_rpcenable.background.core import get_background

@@ -253,3 +253,11 @@ def test_every_test_module_holds_tests_and_helpers_are_not_named_test() -> None:
             for node in tree.body
         )
         assert has_tests == path.name.startswith("test_"), path.relative_to(TESTS)
+
+
+def test_no_test_imports_a_conftest() -> None:
+    """``conftest`` names a different module in each folder: helpers live in
+    modules of their own (``live``, ``log_app``, ``*_helpers``)."""
+    for path in TESTS.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "from conftest import" not in text and "import conftest" not in text, path

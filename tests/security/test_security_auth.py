@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import env_or_skip
+from live import env_or_skip
 from security_helpers import APP_SECRET, SecApp, make_sec_app, row_text
 
 from flask_rpcenable.auth.signing import compute_signature, new_nonce, sign_request_v2
