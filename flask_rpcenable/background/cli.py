@@ -47,7 +47,7 @@ def worker_command(
 
     Jobs run inside this app's context, with job records and error mail.
     """
-    from .rq_backend import run_worker
+    from .rq_worker import run_worker
 
     if not logging.getLogger().handlers:
         logging.basicConfig(

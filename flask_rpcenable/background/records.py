@@ -163,6 +163,18 @@ class RecordWriter:
             report_write_failure(log, f"the record of background job {job_id}")
             return None
 
+    def pending(self, backend: str, limit: int) -> list[tuple[str, str]]:
+        """``(job id, name)`` of up to ``limit`` records of ``backend`` still queued or running."""
+        table = self.model.__table__
+        query = (
+            sa.select(table.c.job_id, table.c.name)
+            .where(table.c.backend == backend, table.c.state.in_((QUEUED, RUNNING)))
+            .order_by(table.c.queued_at)
+            .limit(limit)
+        )
+        rows = bookkeeping_transaction(self.db, lambda conn: conn.execute(query).all())
+        return [(row.job_id, row.name) for row in rows]
+
     def abandon(self, queued: list[str], running: list[str], error: str) -> int:
         """Mark jobs this process gives up on as failed, in one statement.
 

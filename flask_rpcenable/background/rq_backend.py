@@ -2,21 +2,19 @@
 
 Each call is enqueued as :func:`execute` with the function's import path
 (``module:qualname``) and its (pickled) arguments. ``flask rpc worker``
-(:func:`run_worker`) runs an RQ worker that knows the app: :func:`execute`
+(:func:`~.rq_worker.run_worker`) runs an RQ worker that knows the app: :func:`execute`
 imports the function again and runs it like the in-process backends do,
 inside an app context, with a job record and the error mail. Retries are
 RQ's own (``Retry(max=RPCENABLE_BACKGROUND_RETRIES)``); only the last failure
-is mailed. A work horse that dies without a Python exception (killed by a
-signal or the out-of-memory killer) is reported by the worker itself.
+is mailed. The worker side (:mod:`.rq_worker`) reports what RQ handles
+without our code: killed work horses, jobs lost between queue and start,
+abandoned jobs.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
-import os
-import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -24,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, has_app_context
 from redis import Redis
-from rq import Queue, Retry, SimpleWorker, Worker, get_current_job
+from rq import Queue, Retry, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from .core import BackgroundJobFailed, JobSpec, get_background
+from .settings import REDIS_CONNECT_TIMEOUT, REDIS_READ_TIMEOUT
 
 if TYPE_CHECKING:
     from .core import Background
@@ -56,7 +55,6 @@ _FINAL = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CAN
 
 #: The app of the ``flask rpc worker`` process (inherited by its work horses).
 _worker_app: Flask | None = None
-_fork_hook_installed = False
 
 
 class RedisThrottle:
@@ -186,7 +184,13 @@ class RQBackend:
     def __init__(self, background: Background) -> None:
         settings = background.settings
         self.background = background
-        self.connection = Redis.from_url(settings.rq_url)
+        # Short timeouts: scheduling must not hang a request on a frozen Redis.
+        # Options in the URL (?socket_timeout=...) win.
+        self.connection = Redis.from_url(
+            settings.rq_url,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+            socket_timeout=REDIS_READ_TIMEOUT,
+        )
         self.queue = Queue(settings.rq_queue, connection=self.connection)
         self.job_timeout = settings.rq_job_timeout
         self.throttle = RedisThrottle(
@@ -221,7 +225,7 @@ def _app() -> Flask:
     )
 
 
-def _attempt(job: Job | None, retries: int) -> tuple[int, bool]:
+def attempt_of(job: Job | None, retries: int) -> tuple[int, bool]:
     """(this attempt's number, whether it is the last one)."""
     if job is None:
         return 1, True
@@ -250,7 +254,7 @@ def execute(target: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         summary=str(meta.get(META_SUMMARY, "")),
         retries=retries,
     )
-    attempt, last = _attempt(job, retries)
+    attempt, last = attempt_of(job, retries)
     outcome = background.run(app, spec, attempt=attempt, last_attempt=last)
     if not outcome.ok:
         assert outcome.error is not None
@@ -258,93 +262,7 @@ def execute(target: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     return outcome.value
 
 
-def _horse_killed(app: Flask, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
-    """Record and mail a job whose work horse died without a Python exception."""
-    try:
-        with app.app_context():
-            background = get_background(app)
-            meta = job.meta
-            retries = int(meta.get(META_RETRIES, 0))
-            how = f"wait status {ret_val}"
-            if ret_val and os.WIFSIGNALED(ret_val):
-                how = f"signal {os.WTERMSIG(ret_val)}"
-            error = (
-                f"WorkHorseTerminated: the process running the job (pid {retpid}) "
-                f"ended unexpectedly ({how})"
-            )
-            spec = JobSpec(
-                id=job.id,
-                name=str(meta.get(META_NAME) or job.func_name),
-                target="",
-                func=None,
-                args=(),
-                kwargs={},
-                summary=str(meta.get(META_SUMMARY, "")),
-                retries=retries,
-            )
-            attempt, last = _attempt(job, retries)
-            background.failed(
-                app,
-                spec,
-                error,
-                error + "\nNo traceback: the process was killed (a signal, the out-of-memory "
-                "killer, os._exit) before Python could report anything.",
-                attempt=attempt,
-                last_attempt=last,
-            )
-    except Exception:
-        log.exception("Reporting the killed work horse of job %s failed", job.id)
-
-
-def _install_fork_hook(engines: list[Any]) -> None:
-    """Forked work horses must not share the worker's database connections."""
-    global _fork_hook_installed
-    if _fork_hook_installed or not hasattr(os, "register_at_fork"):
-        return
-
-    def dispose() -> None:
-        for engine in engines:
-            engine.dispose(close=False)
-
-    os.register_at_fork(after_in_child=dispose)
-    _fork_hook_installed = True
-
-
-def run_worker(
-    app: Flask,
-    *,
-    queues: Sequence[str] = (),
-    burst: bool = False,
-    simple: bool = False,
-    max_jobs: int | None = None,
-    name: str | None = None,
-) -> bool:
-    """Run an RQ worker for ``app``'s jobs; needs an app context of ``app``.
-
-    :param queues: queue names; defaults to ``RPCENABLE_RQ_QUEUE``.
-    :param burst: run the jobs waiting now, then return.
-    :param simple: run jobs in this process instead of a forked work horse
-        (for platforms without ``fork``; a crashing job then ends the worker).
-    :returns: whether any job was run.
-    """
+def set_worker_app(app: Flask) -> None:
+    """Make ``app`` the app :func:`execute` runs jobs in (the ``flask rpc worker`` process)."""
     global _worker_app
-    background = get_background(app)
-    backend = background.backend
-    if not isinstance(backend, RQBackend):
-        raise RuntimeError(
-            "flask rpc worker runs jobs of the rq backend: set RPCENABLE_BACKGROUND = 'rq' "
-            f"(it is {background.settings.backend!r})."
-        )
     _worker_app = app
-    _install_fork_hook(list(background.state.db.engines.values()))
-    names = list(queues) or [background.settings.rq_queue]
-    worker_class = SimpleWorker if simple else Worker
-    worker = worker_class(
-        [Queue(queue_name, connection=backend.connection) for queue_name in names],
-        connection=backend.connection,
-        name=name,
-        work_horse_killed_handler=functools.partial(_horse_killed, app),
-    )
-    log.info("Worker for %s listening on %s", app.name, ", ".join(names))
-    sys.stdout.flush()
-    return bool(worker.work(burst=burst, max_jobs=max_jobs))

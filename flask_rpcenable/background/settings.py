@@ -28,6 +28,11 @@ DEFAULTS: dict[str, Any] = {
 }
 
 BACKENDS = ("thread", "rq", "sync")
+#: Seconds to connect to the RQ backend's Redis, and to wait for its answers
+#: when scheduling a job (a request must not hang on a frozen Redis). The
+#: worker sets its own read timeout (it waits for jobs with blocking reads).
+REDIS_CONNECT_TIMEOUT = 1.0
+REDIS_READ_TIMEOUT = 2.0
 #: Why the shutdown timeout is 20 s: gunicorn's ``--graceful-timeout``, uWSGI's
 #: ``worker-reload-mercy`` and Kubernetes' termination grace period are 30 s or
 #: more, and their clock starts before ours (the worker first finishes its
