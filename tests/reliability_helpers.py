@@ -118,6 +118,17 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
+def pg_bin(name: str) -> str | None:
+    """A PostgreSQL program: on the PATH, else in Debian's /usr/lib/postgresql/<v>/bin."""
+    found = shutil.which(name)
+    if found:
+        return found
+    import glob
+
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
 class Postgres:
     """A throw-away PostgreSQL cluster on a free loopback port."""
 
@@ -128,7 +139,7 @@ class Postgres:
         self.port = free_port()
         self.url = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
         self._as_postgres = os.geteuid() == 0
-        self._run(["initdb", "-D", self.data, "-A", "trust", "-U", "postgres"])
+        self._run([str(pg_bin("initdb")), "-D", self.data, "-A", "trust", "-U", "postgres"])
 
     def _run(self, args: list[str]) -> None:
         if self._as_postgres:
@@ -142,10 +153,11 @@ class Postgres:
             "-c synchronous_commit=off -c full_page_writes=off"
         )
         log = os.path.join(self.dir, "log")
-        self._run(["pg_ctl", "-D", self.data, "-l", log, "-w", "-o", f"'{options}'", "start"])
+        pg_ctl = str(pg_bin("pg_ctl"))
+        self._run([pg_ctl, "-D", self.data, "-l", log, "-w", "-o", f"'{options}'", "start"])
 
     def stop(self) -> None:
-        self._run(["pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"])
+        self._run([str(pg_bin("pg_ctl")), "-D", self.data, "-m", "fast", "-w", "stop"])
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -34,7 +34,7 @@ from flask_rpcenable.auth.users import create_api_user
 from flask_rpcenable.health import OUTAGE_MESSAGE
 
 pytestmark = pytest.mark.skipif(
-    not (shutil.which("pg_ctl") and shutil.which("initdb") and shutil.which("redis-server")),
+    not (rel.pg_bin("pg_ctl") and rel.pg_bin("initdb") and shutil.which("redis-server")),
     reason="needs pg_ctl, initdb and redis-server (installed by .ci/run)",
 )
 pytest.importorskip("gunicorn")
