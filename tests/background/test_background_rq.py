@@ -223,3 +223,36 @@ def test_job_run_outside_the_worker_needs_the_app(rq_app: Flask) -> None:
         execute("background_helpers:whoami", (), {})
     with rq_app.app_context():  # an app context is enough
         assert execute("background_helpers:whoami", (), {}) == "bgtestapp:None"
+
+
+def test_job_taken_by_a_dead_worker_before_it_started_is_recorded_and_mailed(
+    rq_app: Flask, smtp: tuple[jobs.MailSink, int], tmp_path: Any
+) -> None:
+    """Issue 15 item 6: RQ's "stuck in intermediate queue" reaches the record and the mail."""
+    import time
+
+    from redis import Redis
+    from rq import Queue
+
+    from flask_rpcenable.background.rq_worker import make_worker
+
+    with rq_app.app_context():
+        handle = jobs.append_line(str(tmp_path / "never.txt"), "x")
+        backend = get_background(rq_app).backend
+        queue = Queue(rq_app.config["RPCENABLE_RQ_QUEUE"], connection=backend.connection)
+        connection: Redis = backend.connection
+        # A worker takes the job from the queue and dies before starting it.
+        connection.lmove(queue.key, queue.intermediate_queue_key)
+        intermediate = queue.intermediate_queue
+        connection.set(intermediate.get_first_seen_key(handle.id), time.time() - 120)
+        worker = make_worker(rq_app)
+        worker.clean_registries()
+    record = rows(rq_app)[handle.id]
+    assert record.state == "failed"
+    assert "Lost" in record.error and "before starting it" in record.error
+    sink = smtp[0]
+    for _ in range(50):
+        if sink.messages:
+            break
+        time.sleep(0.1)
+    assert any(handle.id in jobs.body_of(message) for message in sink.messages)
