@@ -220,6 +220,15 @@ class Outcome:
     value: Any = None
 
 
+class OneTryTransport(xmlrpc.client.Transport):
+    """xmlrpc.client's transport sends a request again when the connection was
+    reset: after a killed worker that resend repeats a call (and its nonce).
+    Here each call is sent once; a lost connection is an unanswered call."""
+
+    def request(self, host: Any, handler: Any, request_body: Any, verbose: bool = False) -> Any:
+        return self.single_request(host, handler, request_body, verbose)
+
+
 @dataclass
 class Load:
     """A bounded load generator: calls on loopback, a fixed count, a time cap."""
@@ -238,7 +247,7 @@ class Load:
 
     def call(self, kind: str, **options: Any) -> Outcome:
         token = self.token()
-        proxy = xmlrpc.client.ServerProxy(self.url, allow_none=True)
+        proxy = xmlrpc.client.ServerProxy(self.url, allow_none=True, transport=OneTryTransport())
         start = time.perf_counter()
         value = None
         try:
