@@ -8,7 +8,8 @@ procedure raises keeps its code and string, and any other exception becomes
 -32500 with a generic message (the traceback goes to the app's log and the
 call's record). Every call, each ``system.multicall`` entry included,
 produces exactly one :class:`CallRecord`, handed to the recorders (the call
-log) and to the signals of :mod:`flask_rpcenable.signals`.
+log) and to the signals of :mod:`flask_rpcenable.signals`; when nothing
+records and no signal has a receiver, no record is built at all.
 """
 
 from __future__ import annotations
@@ -176,7 +177,38 @@ class Dispatcher:
         :raises RPCError: whatever went wrong, already recorded.
         """
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        record = CallRecord(
+        if not (self.recorders or _listened()):
+            # Nothing records or listens (the usual case with the log off):
+            # no record to build, no clock to read.
+            try:
+                result = self._run(app, ctx, method, params, None, system or _NO_SYSTEM)
+                return result if present is None else present(result)
+            except Exception as exc:
+                record = self._record(ctx, method, params, multicall_index)
+                raise self._error(app, method, exc, record) from None
+        record = self._record(ctx, method, params, multicall_index)
+        start = time.perf_counter()
+        failure: BaseException | None = None
+        try:
+            result = self._run(app, ctx, method, params, record, system or _NO_SYSTEM)
+            out = result if present is None else present(result)
+            record.result = result
+            return out
+        except Exception as exc:
+            failure = exc
+            error = self._error(app, method, exc, record)
+            record.fault_code, record.fault_string = error.code, error.message
+            raise error from None
+        finally:
+            record.duration_ms = (time.perf_counter() - start) * 1000.0
+            self._finish(app, record, failure)
+
+    @staticmethod
+    def _record(
+        ctx: CallContext, method: str, params: Params, multicall_index: int | None
+    ) -> CallRecord:
+        """A new record of a call that is starting now."""
+        return CallRecord(
             method=method,
             version=ctx.version,
             protocol=ctx.protocol,
@@ -192,21 +224,6 @@ class Dispatcher:
             username=ctx.verified.username if ctx.verified is not None else None,
             multicall_index=multicall_index,
         )
-        start = time.perf_counter()
-        failure: BaseException | None = None
-        try:
-            result = self._run(app, ctx, method, params, record, system or {})
-            out = result if present is None else present(result)
-            record.result = result
-            return out
-        except Exception as exc:
-            failure = exc
-            error = self._error(app, method, exc, record)
-            record.fault_code, record.fault_string = error.code, error.message
-            raise error from None
-        finally:
-            record.duration_ms = (time.perf_counter() - start) * 1000.0
-            self._finish(app, record, failure)
 
     def _run(
         self,
@@ -214,29 +231,34 @@ class Dispatcher:
         ctx: CallContext,
         method: str,
         params: Params,
-        record: CallRecord,
+        record: CallRecord | None,
         system: Mapping[str, SystemMethod],
     ) -> Any:
+        """Find, authenticate, bind and run; ``record`` is ``None`` when nothing records."""
         builtin = system.get(method)
         if builtin is not None:
-            if builtin.loggable is not None:
-                record.params = _redact_entries(builtin.loggable(ctx, params))
-            _send_started(app, record)
+            if record is not None:
+                if builtin.loggable is not None:
+                    record.params = _redact_entries(builtin.loggable(ctx, params))
+                _send_started(app, record)
             return builtin.run(ctx, params)
         procedure = self.registry.get(method, ctx.version)
         if procedure is None:
             raise RPCError(METHOD_NOT_FOUND, f"Method not found: {method!r}")
         if procedure.requires_auth:
-            record.params = self.loggable_params(procedure, params, ctx)
+            if record is not None:
+                record.params = self.loggable_params(procedure, params, ctx)
             if self.authenticator is None:
                 raise RuntimeError("a method requires authentication, which is not set up")
             verified = self.authenticator.authenticate(procedure, params, ctx)
-            record.username = verified.username
+            if record is not None:
+                record.username = verified.username
             args, kwargs = procedure.checker.bind(method, verified.params)
             args = [verified.user, *args]
         else:
             args, kwargs = procedure.checker.bind(method, params)
-        _send_started(app, record)
+        if record is not None:
+            _send_started(app, record)
         if procedure.is_async:
             return app.ensure_sync(procedure.func)(*args, **kwargs)
         return procedure.func(*args, **kwargs)
@@ -343,6 +365,18 @@ def _redact_entries(params: Params) -> Params:
                 entry = {**entry, "params": redacted}
         entries.append(entry)
     return [entries]
+
+
+_NO_SYSTEM: Mapping[str, SystemMethod] = {}
+
+
+def _listened() -> bool:
+    """Whether any receiver is connected to a call signal (for any sender)."""
+    return bool(
+        signals.call_started.receivers
+        or signals.call_finished.receivers
+        or signals.call_failed.receivers
+    )
 
 
 def _send_started(app: Any, record: CallRecord) -> None:

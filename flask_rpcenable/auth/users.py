@@ -21,6 +21,7 @@ import datetime
 import secrets
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ __all__ = [
     "api_user_model",
     "create_api_user",
     "decrypt_api_key",
+    "decrypt_api_key_cached",
     "encrypt_api_key",
     "generate_api_key",
     "has_secret",
@@ -151,6 +153,36 @@ def decrypt_api_key(token: str, app: Flask | None = None) -> str:
             "An API key could not be decrypted: RPCENABLE_SECRET_KEY (or SECRET_KEY) changed "
             "and the old secret is not in RPCENABLE_SECRET_KEY_FALLBACKS."
         ) from None
+
+
+#: Decrypted keys kept by :func:`decrypt_api_key_cached` (least recently used go first).
+KEY_CACHE_SIZE = 1024
+_key_cache: OrderedDict[tuple[tuple[Any, ...], str], str] = OrderedDict()
+_key_cache_lock = threading.Lock()
+
+
+def decrypt_api_key_cached(token: str, app: Flask | None = None) -> str:
+    """:func:`decrypt_api_key`, remembering the last :data:`KEY_CACHE_SIZE` answers.
+
+    An entry is found only by the stored token itself *and* the app's
+    secrets as configured now: a key that was changed or re-encrypted is a
+    new token (Fernet tokens carry a random IV), so it is decrypted afresh,
+    and once a secret is rotated or dropped from the fallbacks nothing
+    decrypted under the old list is found again. Failures are not kept.
+    """
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    key = (tuple(_secrets_of(app)), token)
+    with _key_cache_lock:
+        api_key = _key_cache.get(key)
+        if api_key is not None:
+            _key_cache.move_to_end(key)
+            return api_key
+    api_key = decrypt_api_key(token, app)
+    with _key_cache_lock:
+        _key_cache[key] = api_key
+        if len(_key_cache) > KEY_CACHE_SIZE:
+            _key_cache.popitem(last=False)
+    return api_key
 
 
 # -- the model ---------------------------------------------------------------

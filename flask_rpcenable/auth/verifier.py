@@ -13,7 +13,9 @@ Checks run in this order: shapes (nonce -> 401, timestamp -> 403, username
 active user and the HMAC compared in constant time (406 for an unknown user,
 an inactive user and a wrong signature alike), and only then the nonce is
 recorded with an atomic ``add`` in a shared cache (402 when it was already
-there). ``last_login`` is set with a single ``UPDATE``.
+there). ``last_login`` is set with a single ``UPDATE``, at most once a
+minute per user (:mod:`.lookup`). The user is read from the database on
+every call; only decrypted keys are cached, by stored token and secrets.
 
 Within one HTTP request (a multicall, a JSON-RPC batch) a user name that
 failed the signature check fails at once (406) for the rest of it, as does
@@ -34,7 +36,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from flask import current_app, g
 
-from ..db import bookkeeping_write
 from ..dispatch import AuthResult, CallContext, Params
 from ..errors import (
     AUTH_BAD_NONCE,
@@ -47,6 +48,7 @@ from ..errors import (
 from ..params import V1_AUTH_PARAMS
 from ..redact import REDACTED
 from ..registry import Procedure
+from .lookup import LastLoginStamper, UserLookup
 from .marker import is_sql_criterion
 from .signing import (
     NONCE_RE,
@@ -57,12 +59,13 @@ from .signing import (
 )
 from .users import (
     USERNAME_MAX,
-    decrypt_api_key,
     encrypt_api_key,
     generate_api_key,
     has_secret,
     resolve_user_model,
-    utcnow,
+)
+from .users import (
+    decrypt_api_key_cached as decrypt_api_key,  # one name for the step, cached or not
 )
 
 if TYPE_CHECKING:
@@ -175,6 +178,8 @@ class HMACAuthenticator:
         self.nonces = nonces
         self.user_model = user_model
         self._models: dict[Any, type] = {}
+        self._lookups: dict[type, UserLookup] = {}
+        self._stamper = LastLoginStamper()
         self._dummy: dict[int, str] = {}
         parts = [HELP_V1 if s == "v1" else HELP_V2 for s in self.schemes]
         self.help_text = "Requires authentication: " + " or ".join(parts) + "."
@@ -315,8 +320,8 @@ class HMACAuthenticator:
                 "set: set SECRET_KEY or RPCENABLE_SECRET_KEY"
             )
             raise RPCError(SYSTEM_ERROR, MSG_UNCONFIGURED)
-        user = self._load_user(model, username)
-        token = user.api_key_encrypted if user is not None else self._dummy_token()
+        found = self._lookup(model).find(username)
+        token = found.token if found is not None else self._dummy_token()
         try:
             api_key = decrypt_api_key(token)
         except RuntimeError:
@@ -331,25 +336,21 @@ class HMACAuthenticator:
         if len(given) > _MAX_SIGNATURE:
             given = b""
         matches = hmac.compare_digest(expected, given)
-        if user is None or not matches:
+        if found is None or not matches:
             raise RPCError(AUTH_FAILED, MSG_FAILED)
-        return user
+        return self._lookup(model).instance(found)
 
     def _finish(self, model: type, user: Any, username: str, nonce: str) -> None:
-        """Record the nonce (402 if seen) and stamp ``last_login``."""
+        """Record the nonce (402 if seen) and stamp ``last_login`` (at most once a minute)."""
         if not self.nonces.add(username, nonce):
             raise RPCError(AUTH_NONCE_USED, MSG_REPLAY)
+        identity = sa.inspect(user).identity or ()
+        if not self._stamper.due(model, identity):
+            return
         # One UPDATE in a transaction of its own, through the library's own
         # pool: the app's db.session (and whatever it holds) is not touched.
-        stamp = (
-            sa.update(model)
-            .where(model.id == user.id)  # type: ignore[attr-defined]
-            .values(last_login=utcnow())
-        )
         try:
-            bookkeeping_write(
-                self.state.db, lambda conn: conn.execute(stamp), f"last_login of {username!r}"
-            )
+            self._stamper.stamp(self.state.db, model, user, f"last_login of {username!r}")
         except sa.exc.SQLAlchemyError:
             current_app.logger.warning(
                 "flask-rpcenable: could not update last_login of API user %r",
@@ -357,12 +358,11 @@ class HMACAuthenticator:
                 exc_info=True,
             )
 
-    def _load_user(self, model: type, username: str) -> Any:
-        query = sa.select(model).where(
-            model.username == username,  # type: ignore[attr-defined]
-            model.active.is_(True),  # type: ignore[attr-defined]
-        )
-        return self.state.db.session.execute(query).scalars().first()
+    def _lookup(self, model: type) -> UserLookup:
+        lookup = self._lookups.get(model)
+        if lookup is None:
+            lookup = self._lookups[model] = UserLookup(self.state.db, model)
+        return lookup
 
     def _passes_filter(self, model: type, user: Any, user_filter: Any) -> bool:
         if user_filter is None:

@@ -74,6 +74,10 @@ class XMLRPCHandler(ProtocolHandler):
         # allow (10 MB text nodes, 256 levels of elements) need them lifted.
         self.huge = settings.max_request_size > 10 * 1024 * 1024 or settings.max_depth > 80
         self.introspection = introspection_methods(self.dispatcher, _SYSTEM_NAMES)
+        # The ``system.*`` methods, by ``use_i8``: the same for every request.
+        self.systems = {
+            use_i8: self._system(self.value_encoders[use_i8]) for use_i8 in (False, True)
+        }
 
     # -- the request ---------------------------------------------------------------
 
@@ -95,7 +99,7 @@ class XMLRPCHandler(ProtocolHandler):
                 ctx,
                 call.method,
                 call.params,
-                system=self._system(self.value_encoders[use_i8]),
+                system=self.systems[use_i8],
                 present=encoder,
             )
         except RPCError as error:
