@@ -89,59 +89,117 @@ def _is_secret_name(name: str, redact_keys: tuple[str, ...]) -> bool:
     return is_secret_key(name, redact_keys)
 
 
-def sanitize(value: Any, max_chars: int, redact_keys: tuple[str, ...], depth: int = 0) -> Any:
+class _Budget:
+    """How many more characters of JSON text :func:`dump_json` needs, at least.
+
+    Every part written takes off no more than its JSON text's length (a
+    lower bound), so once :attr:`left` reaches zero the text written so far
+    already fills the limit, and nothing after it could be stored.
+    """
+
+    __slots__ = ("left", "stopped")
+
+    def __init__(self, chars: int) -> None:
+        self.left = chars
+        self.stopped = False
+
+
+def sanitize(
+    value: Any,
+    max_chars: int,
+    redact_keys: tuple[str, ...],
+    depth: int = 0,
+    budget: _Budget | None = None,
+) -> Any:
     """A JSON-ready copy of ``value``: secrets redacted, long parts shortened.
 
     Bytes become a short base64 summary, datetimes ISO 8601 text; strings and
     arrays longer than ``max_chars`` are cut (the whole text is cut again
-    after serialization).
+    after serialization). With a ``budget`` (:func:`dump_json`), arrays and
+    structs stop once enough text for the limit is written.
     """
     if depth > _MAX_DEPTH:
         return "<nested too deep>"
     if value is None or isinstance(value, (bool, int, float)):
+        if budget is not None:
+            budget.left -= 1
         return value
     if isinstance(value, str):
-        if len(value) <= max_chars:
-            return value
-        return f"{value[:max_chars]}... [{len(value)} characters]"
+        if len(value) > max_chars:
+            value = f"{value[:max_chars]}... [{len(value)} characters]"
+        if budget is not None:
+            budget.left -= len(value) + 2
+        return value
     if isinstance(value, Binary):
         value = value.data
     if isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
         head = base64.b64encode(data[:48]).decode("ascii")
-        return f"<binary {len(data)} bytes, base64: {head}{'...' if len(data) > 48 else ''}>"
+        return _counted(
+            f"<binary {len(data)} bytes, base64: {head}{'...' if len(data) > 48 else ''}>", budget
+        )
     if isinstance(value, DateTime):
         text = value.value
         try:
-            return datetime.datetime.strptime(text, "%Y%m%dT%H:%M:%S").isoformat()
+            return _counted(
+                datetime.datetime.strptime(text, "%Y%m%dT%H:%M:%S").isoformat(), budget
+            )
         except ValueError:
-            return text
+            return _counted(text, budget)
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return value.isoformat()
+        return _counted(value.isoformat(), budget)
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for i, (key, item) in enumerate(value.items()):
-            if i >= max_chars:
+            if i >= max_chars or (budget is not None and budget.left <= 0):
                 out["..."] = f"{len(value) - i} more"
+                if budget is not None and i < max_chars:
+                    budget.stopped = True
                 break
             name = str(key)
+            if budget is not None:
+                budget.left -= len(name) + 6  # "name": , and the separator
             out[name] = (
-                REDACTED
+                _counted(REDACTED, budget)
                 if _is_secret_name(name, redact_keys)
-                else sanitize(item, max_chars, redact_keys, depth + 1)
+                else sanitize(item, max_chars, redact_keys, depth + 1, budget)
             )
         return out
     if isinstance(value, (list, tuple)):
-        items = [sanitize(v, max_chars, redact_keys, depth + 1) for v in value[:max_chars]]
-        if len(value) > max_chars:
-            items.append(f"... {len(value) - max_chars} more")
+        items = []
+        for i, item in enumerate(value):
+            if i >= max_chars or (budget is not None and budget.left <= 0):
+                items.append(f"... {len(value) - i} more")
+                if budget is not None and i < max_chars:
+                    budget.stopped = True
+                break
+            if budget is not None:
+                budget.left -= 2  # the separator
+            items.append(sanitize(item, max_chars, redact_keys, depth + 1, budget))
         return items
-    return repr(value)[:max_chars]
+    return _counted(repr(value)[:max_chars], budget)
+
+
+def _counted(text: str, budget: _Budget | None) -> str:
+    if budget is not None:
+        budget.left -= len(text) + 2
+    return text
 
 
 def dump_json(value: Any, max_chars: int, redact_keys: tuple[str, ...]) -> str:
-    """``value`` as redacted JSON text of at most about ``max_chars`` characters."""
-    text = _JSON.encode(sanitize(value, max_chars, redact_keys))
+    """``value`` as redacted JSON text of at most about ``max_chars`` characters.
+
+    Only as much of ``value`` is read as the stored text can show: a big
+    array or struct is not walked past the first ``max_chars`` characters
+    of its JSON. The text is then cut as :func:`cut_text` does; when the
+    walk stopped early, the note gives the length of the text written
+    ("over N characters") instead of the whole value's.
+    """
+    budget = _Budget(max_chars)
+    text = _JSON.encode(sanitize(value, max_chars, redact_keys, budget=budget))
+    if budget.stopped:
+        suffix = f"... [cut: over {len(text)} characters in all]"
+        return text[: max(max_chars - len(suffix), 0)] + suffix
     return cut_text(text, max_chars) or ""
 
 

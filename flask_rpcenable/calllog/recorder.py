@@ -53,6 +53,7 @@ from ..redact import (
 from ..settings import bool_setting, int_setting, retention_days
 from ..state import primary_state
 from .models import URL_LENGTH, LogModels, utcnow
+from .prepared import PreparedInsert
 
 if TYPE_CHECKING:
     from ..dispatch import CallRecord
@@ -133,6 +134,7 @@ class CallLogger:
         # anew for each row costs SQLAlchemy noticeably more to execute).
         self._incoming_insert = models.IncomingCall.__table__.insert()
         self._outgoing_insert = models.OutgoingCall.__table__.insert()
+        self._prepared: dict[tuple[int, int], PreparedInsert] = {}
 
     # -- incoming ------------------------------------------------------------
 
@@ -261,8 +263,26 @@ class CallLogger:
     ) -> None:
         # Its own connection and transaction: independent of db.session.
         statement = self._incoming_insert if insert is None else insert
-        bookkeeping_write(self.db, lambda conn: conn.execute(statement, rows), what)
+
+        def write(conn: sa.Connection) -> None:
+            if len(rows) == 1:
+                # The usual case: the statement's SQL, compiled once per
+                # dialect, sent as it is (no statement cache lookup).
+                self._prepare(statement, conn.dialect, rows[0]).execute(conn, rows[0])
+            else:  # several: SQLAlchemy batches them (insertmanyvalues, executemany)
+                conn.execute(statement, rows)
+
+        bookkeeping_write(self.db, write, what)
         self._maybe_prune()
+
+    def _prepare(
+        self, statement: sa.Insert, dialect: sa.Dialect, row: dict[str, Any]
+    ) -> PreparedInsert:
+        key = (id(statement), id(dialect))
+        prepared = self._prepared.get(key)
+        if prepared is None or prepared.dialect is not dialect or prepared.keys != tuple(row):
+            prepared = self._prepared[key] = PreparedInsert(statement, dialect, tuple(row))
+        return prepared
 
     def _maybe_prune(self) -> None:
         days = self.config.retention_days
