@@ -79,4 +79,4 @@ def test_options_are_those_of_flask_rpc_call() -> None:
     assert shape(console.main.commands["call"]) == shape(client_cli.call_command)
     names = [p.name for p in console.main.commands["call"].params]
     assert names == ["url", "method", "args", "user", "key_env", "scheme", "timeout",
-                     "cafile", "insecure", "strings"]
+                     "cafile", "insecure", "strings", "use_json"]
