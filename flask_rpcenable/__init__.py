@@ -1,4 +1,4 @@
-"""flask-rpcenable: expose Python functions over XML-RPC from a Flask app."""
+"""flask-rpcenable: expose Python functions over XML-RPC and JSON-RPC from a Flask app."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from xmlrpc.client import Binary, DateTime, Fault
 from . import errors, signals
 from .auth.signing import compute_signature, generate_auth_args
 from .background import postpone
+from .client.jsonrpc import JSONRPCPoint
 from .client.point import XMLRPCPoint
 from .dispatch import CallContext, CallRecord
 from .errors import RPCError
@@ -24,6 +25,7 @@ __all__ = [
     "CallRecord",
     "DateTime",
     "Fault",
+    "JSONRPCPoint",
     "RPCEnable",
     "RPCError",
     "RPCState",

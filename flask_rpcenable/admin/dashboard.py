@@ -32,15 +32,18 @@ if TYPE_CHECKING:
     from ..state import RPCState
 
 HOUR = datetime.timedelta(hours=1)
-MULTICALL = "system.multicall"
+#: The method names under which a batch's envelope is logged (XML-RPC's
+#: multicall, a JSON-RPC batch); their entries have rows of their own.
+ENVELOPES = ("system.multicall", "rpc.batch")
 
 
 def counted(table: sa.Table) -> Any:
     """The SQL condition of the rows the dashboard counts: all but successful
-    ``system.multicall`` envelopes, whose entries are counted instead."""
+    batch envelopes (``system.multicall``, ``rpc.batch``), whose entries are
+    counted instead."""
     c = table.c
     return sa.not_(
-        sa.and_(c.method == MULTICALL, c.multicall_index.is_(None), c.ok.is_(True))
+        sa.and_(c.method.in_(ENVELOPES), c.multicall_index.is_(None), c.ok.is_(True))
     )
 
 

@@ -28,14 +28,15 @@ class ProtocolHandler(ABC):
 
     The view picks the handler whose :attr:`media_types` holds the request's
     ``Content-Type``; a request without one goes to the handler whose
-    :attr:`first_bytes` its body starts with (after white space).
+    :attr:`first_bytes` holds the first byte of its body (after white space).
     """
 
     #: The protocol's name, recorded on every call (``"xmlrpc"``).
     name: str
     #: The ``Content-Type`` media types it answers (without parameters).
     media_types: tuple[str, ...]
-    #: What a body of this protocol starts with, for requests with no type.
+    #: The bytes a body of this protocol may start with (JSON-RPC: ``{`` and
+    #: ``[``), for requests with no ``Content-Type``.
     first_bytes: bytes
 
     def __init__(self, state: RPCState) -> None:

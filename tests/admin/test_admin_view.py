@@ -194,6 +194,18 @@ def test_dashboard_counts_a_multicall_as_its_entries(site: Site) -> None:
     assert 'data-total="5"' in html
 
 
+def test_dashboard_counts_a_json_rpc_batch_as_its_members(site: Site) -> None:
+    batch = [{"jsonrpc": "2.0", "method": "echo", "params": [str(i)], "id": i} for i in range(3)]
+    response = site.app.test_client().post("/rpc/", json=batch)
+    assert response.status_code == 200 and len(response.get_json()) == 3
+    assert len(site.rows()) == 4  # the batch's envelope and its three members
+    html = site.get("/admin/").get_data(as_text=True)
+    rows = _method_rows(html)
+    assert rows["echo"][:2] == ["3", "0"]
+    assert "rpc.batch" not in rows
+    assert 'data-total="3"' in html
+
+
 def test_dashboard_method_names_link_to_their_calls(site: Site) -> None:
     site.post("echo", "a")
     site.post("echo", "b")
