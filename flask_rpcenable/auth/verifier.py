@@ -14,7 +14,7 @@ active user and the HMAC compared in constant time (406 for an unknown user,
 an inactive user and a wrong signature alike), and only then the nonce is
 recorded with an atomic ``add`` in a shared cache (402 when it was already
 there). ``last_login`` is set with a single ``UPDATE``, at most once a
-minute per user (:mod:`.lookup`). The user is read from the database on
+minute per user (see ``auth/lookup.py``). The user is read from the database on
 every call; only decrypted keys are cached, by stored token and secrets.
 
 Within one HTTP request (a multicall, a JSON-RPC batch) a user name that
