@@ -28,20 +28,19 @@ import itertools
 import os
 import ssl
 import time
-import traceback
 import xmlrpc.client
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote
 
-from ..auth.signing import generate_auth_args, sign_request_v2
-from ..calllog.recorder import record_outgoing
+from ..auth.signing import generate_auth_args
 from ..params import V1_AUTH_PARAMS
 from ..protocols.jsonrpc_codec import encode_value, loads_bounded
 from ..redact import REDACTED, redact_auth_params
+from .base import PointBase, check_options, http_transport
 from .errors import BadResponse
-from .transport import DEFAULT_MAX_RESPONSE_SIZE, HTTPTransport, make_ssl_context
+from .transport import DEFAULT_MAX_RESPONSE_SIZE
 
 __all__ = ["Batch", "JSONRPCError", "JSONRPCPoint"]
 
@@ -84,7 +83,7 @@ class _Method:
         return self._point.call(self._name, *args, **kwargs)
 
 
-class JSONRPCPoint:
+class JSONRPCPoint(PointBase):
     """A logged, authenticated JSON-RPC 2.0 client for one endpoint URL.
 
     Takes the options of :class:`~flask_rpcenable.client.point.XMLRPCPoint`
@@ -110,29 +109,13 @@ class JSONRPCPoint:
         pool_size: int = 4,
         log: bool = True,
     ) -> None:
-        if not isinstance(url, str) or not url:
-            raise TypeError("JSONRPCPoint needs the endpoint URL as a string")
-        if auth is not None and (
-            not isinstance(auth, tuple)
-            or len(auth) != 2
-            or not all(isinstance(part, str) and part for part in auth)
-        ):
-            raise TypeError("auth must be a (username, api_key) tuple of non-empty strings")
-        if auth_scheme not in ("v1", "v2"):
-            raise ValueError(f"auth_scheme must be 'v1' or 'v2', not {auth_scheme!r}")
-        if max_response_size < 1:
-            raise ValueError("max_response_size must be positive")
-        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-        if connect_timeout is not None:
-            connect = connect_timeout
-        ssl_context = context
-        if ssl_context is None and url.lower().startswith("https:"):
-            ssl_context = make_ssl_context(verify)
-        self._transport = HTTPTransport(
+        check_options("JSONRPCPoint", url, auth, auth_scheme, max_response_size)
+        self._transport = http_transport(
             url,
-            connect_timeout=connect,
-            read_timeout=read,
-            ssl_context=ssl_context,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            context=context,
+            verify=verify,
             max_response_size=max_response_size,
             headers={**_HEADERS, **dict(_items(headers))},
             pool_size=pool_size,
@@ -155,29 +138,6 @@ class JSONRPCPoint:
     def __getitem__(self, name: str) -> _Method:
         """``remote["name"]``: a method whose name is no Python attribute."""
         return _Method(self, name)
-
-    def __enter__(self) -> JSONRPCPoint:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"<JSONRPCPoint for {self._url}>"
-
-    @property
-    def url(self) -> str:
-        """The endpoint URL, without credentials."""
-        return self._url
-
-    def close(self) -> None:
-        """Close the idle connections (the point stays usable)."""
-        self._transport.close()
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``method`` with parameters by position or by name (not both).
@@ -223,13 +183,7 @@ class JSONRPCPoint:
 
     def _post(self, payload: Any) -> bytes:
         body = encode_value(payload).encode("ascii")
-        headers = {}
-        if self._auth is not None and self._auth_scheme == "v2":
-            username, api_key = self._auth
-            headers["Authorization"] = sign_request_v2(
-                username, api_key, "POST", self._sign_path, body
-            )
-        return self._transport.post(body, headers)
+        return self._transport.post(body, self._auth_headers(body))
 
     def _send(
         self, method: str, request: dict[str, Any], logged: Any, *, notification: bool
@@ -239,7 +193,7 @@ class JSONRPCPoint:
             data = self._post(request)
             result = None if notification else self._answer(data, request["id"])
         except JSONRPCError as error:
-            self._record(method, logged, start, error=error)
+            self._record(method, logged, start, fault=error)
             raise
         except Exception as exc:
             self._record(method, logged, start, exception=exc)
@@ -273,31 +227,6 @@ class JSONRPCPoint:
             raise BadResponse(f"{self._url} answered request {response.get('id')!r}, "
                               f"not {request_id!r}")
         return response["result"]
-
-    def _record(
-        self,
-        method: str,
-        params: Any,
-        start: float,
-        *,
-        response: Any = None,
-        error: JSONRPCError | None = None,
-        exception: BaseException | None = None,
-    ) -> None:
-        if not self._log:
-            return
-        record_outgoing(
-            url=self._url,
-            method=method,
-            params=params,
-            response=response,
-            fault_code=error.code if error is not None else None,
-            fault_string=error.message if error is not None else None,
-            exception=(
-                "".join(traceback.format_exception(exception)) if exception is not None else None
-            ),
-            duration_ms=(time.perf_counter() - start) * 1000.0,
-        )
 
 
 class Batch:
@@ -362,7 +291,7 @@ class Batch:
                 except JSONRPCError as error:
                     results.append(error)
         except JSONRPCError as error:
-            point._record("rpc.batch", logged, start, error=error)
+            point._record("rpc.batch", logged, start, fault=error)
             raise
         except Exception as exc:
             point._record("rpc.batch", logged, start, exception=exc)

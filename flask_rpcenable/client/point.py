@@ -25,16 +25,14 @@ from __future__ import annotations
 import os
 import ssl
 import time
-import traceback
 import xmlrpc.client
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
-from ..auth.signing import generate_auth_args, sign_request_v2
-from ..calllog.recorder import record_outgoing
+from ..auth.signing import generate_auth_args
 from ..redact import REDACTED, looks_like_auth_args, redact_auth_params
+from .base import PointBase, check_options, http_transport
 from .codec import (
     MultiCall,
     MultiCallResults,
@@ -52,17 +50,7 @@ from .errors import (
     TLSError,
     TransportError,
 )
-from .transport import (
-    DEFAULT_MAX_RESPONSE_SIZE,
-    ForeignTransport,
-    HTTPTransport,
-    ServerProxyTransport,
-    make_ssl_context,
-)
-
-if TYPE_CHECKING:
-
-    pass
+from .transport import DEFAULT_MAX_RESPONSE_SIZE, ForeignTransport, ServerProxyTransport
 
 __all__ = [
     "BadResponse",
@@ -92,9 +80,9 @@ INTROSPECTION = frozenset(
         "system.getCapabilities",
     }
 )
-AUTH_SCHEMES = ("v1", "v2")
 
-class XMLRPCPoint:
+
+class XMLRPCPoint(PointBase):
     """A logged, authenticated XML-RPC client for one endpoint URL.
 
     Attribute access names remote methods (``remote.math.add(1, 2)``), as
@@ -183,20 +171,9 @@ class XMLRPCPoint:
             if url:
                 raise TypeError("give the URL once, as url or as uri")
             url = uri
-        if not isinstance(url, str) or not url:
-            raise TypeError("XMLRPCPoint needs the endpoint URL as a string")
-        if auth is not None and (
-            not isinstance(auth, tuple)
-            or len(auth) != 2
-            or not all(isinstance(part, str) and part for part in auth)
-        ):
-            raise TypeError("auth must be a (username, api_key) tuple of non-empty strings")
-        if auth_scheme not in AUTH_SCHEMES:
-            raise ValueError(f"auth_scheme must be 'v1' or 'v2', not {auth_scheme!r}")
+        check_options("XMLRPCPoint", url, auth, auth_scheme, max_response_size)
         if param_hook is not None and not callable(param_hook):
             raise TypeError("param_hook must be callable")
-        if max_response_size < 1:
-            raise ValueError("max_response_size must be positive")
         self._foreign: ForeignTransport | None = None
         self._transport: Any
         if transport is not None:
@@ -214,17 +191,12 @@ class XMLRPCPoint:
             self._transport = transport
             self._url, path = self._foreign.url, self._foreign.path
         else:
-            connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-            if connect_timeout is not None:
-                connect = connect_timeout
-            ssl_context = context
-            if ssl_context is None and url.lower().startswith("https:"):
-                ssl_context = make_ssl_context(verify)
-            self._transport = HTTPTransport(
+            self._transport = http_transport(
                 url,
-                connect_timeout=connect,
-                read_timeout=read,
-                ssl_context=ssl_context,
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+                context=context,
+                verify=verify,
                 max_response_size=max_response_size,
                 headers=headers,
                 pool_size=pool_size,
@@ -264,29 +236,10 @@ class XMLRPCPoint:
             return self._transport
         raise AttributeError(f"Attribute {attr!r} not found")
 
-    def __enter__(self) -> XMLRPCPoint:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"<XMLRPCPoint for {self._url}>"
-
     def close(self) -> None:
         """Close the idle connections (the point stays usable); with
         ``transport=``, call that transport's ``close()``."""
         (self._foreign or self._transport).close()
-
-    @property
-    def url(self) -> str:
-        """The endpoint URL, without credentials."""
-        return self._url
 
     def multicall(self) -> MultiCall:
         """Collect calls to send in one ``system.multicall`` request."""
@@ -316,14 +269,9 @@ class XMLRPCPoint:
             body = encode_call(
                 method, params, encoding=self._encoding, allow_none=self._allow_none
             )
-            headers = {}
+            headers = self._auth_headers(body)
             if self._encoding and self._encoding.lower().replace("_", "-") != "utf-8":
                 headers["Content-Type"] = f"text/xml; charset={self._encoding}"
-            if self._auth is not None and self._auth_scheme == "v2":
-                username, api_key = self._auth
-                headers["Authorization"] = sign_request_v2(
-                    username, api_key, "POST", self._sign_path, body
-                )
             if self._foreign is not None:
                 result = self._foreign.request(body)
             else:
@@ -342,32 +290,6 @@ class XMLRPCPoint:
         self._record(method, logged, start, response=result)
         return result
 
-    def _record(
-        self,
-        method: str,
-        params: list[Any],
-        start: float,
-        *,
-        response: Any = None,
-        fault: xmlrpc.client.Fault | None = None,
-        exception: BaseException | None = None,
-    ) -> None:
-        if not self._log:
-            return
-        duration_ms = (time.perf_counter() - start) * 1000.0
-        record_outgoing(
-            url=self._url,
-            method=method,
-            params=params,
-            response=response,
-            fault_code=_fault_code(fault) if fault is not None else None,
-            fault_string=str(fault.faultString) if fault is not None else None,
-            exception=(
-                "".join(traceback.format_exception(exception)) if exception is not None else None
-            ),
-            duration_ms=duration_ms,
-        )
-
     def _multicall(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
         entries, logged = [], []
         for name, params in calls:
@@ -385,11 +307,3 @@ class XMLRPCPoint:
         return result
 
 
-def _fault_code(fault: xmlrpc.client.Fault) -> int | None:
-    code = fault.faultCode
-    if isinstance(code, int) and not isinstance(code, bool):
-        return code
-    try:
-        return int(code)
-    except (TypeError, ValueError):
-        return None
