@@ -201,12 +201,13 @@ class _Walker:
             return []
         if depth > self.max_depth:
             raise self._too_deep()
-        value = self.value
         items = []
+        append = items.append
+        value = self.value
         for item in data:
             if item.tag != "value":
                 raise RPCError(INVALID_REQUEST, "<data> holds only <value> elements")
-            items.append(value(item, depth))
+            append(value(item, depth))
         return items
 
     def struct(self, typed: Any, depth: int) -> dict[str, Any]:
@@ -216,14 +217,13 @@ class _Walker:
         if depth > self.max_depth:
             raise self._too_deep()
         value = self.value
+        chars = 0
         result = {}
         for member in typed:
-            if member.tag != "member":
+            if member.tag != "member" or len(member) != 2:
                 raise RPCError(INVALID_REQUEST, _BAD_MEMBER)
-            try:
-                name, item = member
-            except ValueError:
-                raise RPCError(INVALID_REQUEST, _BAD_MEMBER) from None
+            name = member[0]
+            item = member[1]
             if name.tag != "name":  # the order is not guaranteed by every client
                 name, item = item, name
             if name.tag != "name" or item.tag != "value" or len(name):
@@ -232,8 +232,22 @@ class _Walker:
             if text is None:
                 text = ""
             else:
-                self.chars += len(text)
+                chars += len(text)
+            if len(item) == 1:  # the usual scalars here, without a call to value()
+                scalar_el = item[0]
+                scalar = SCALARS.get(scalar_el.tag)
+                if scalar is not None and not len(scalar_el):
+                    leaf = scalar_el.text
+                    try:
+                        result[text] = scalar("" if leaf is None else leaf)
+                    except ValueError:
+                        pass  # value() below raises the fault
+                    else:
+                        if leaf is not None:
+                            chars += len(leaf)
+                        continue
             result[text] = value(item, depth)
+        self.chars += chars
         return result
 
 
@@ -271,7 +285,9 @@ def decode_request(
         raise RPCError(NOT_WELL_FORMED, f"not well-formed: {exc}") from None
     if root.tag != "methodCall":
         raise RPCError(INVALID_REQUEST, "the root element must be <methodCall>")
-    if _HAS_ATTRIBUTE(root):
+    # An attribute needs a "=" after the XML declaration; most bodies hold none.
+    after = body.find(b"?>") + 2 if body.startswith(b"<?xml") else 0
+    if body.find(b"=", after) >= 0 and _HAS_ATTRIBUTE(root):
         raise RPCError(INVALID_REQUEST, ATTRIBUTES_REFUSED)
     count = len(root)
     name_el = root[0] if count else None

@@ -112,13 +112,14 @@ class _Writer:
     struct of their ``__dict__`` (which would leak whatever they hold).
     """
 
-    __slots__ = ("allow_none", "memo", "out", "use_i8")
+    __slots__ = ("allow_none", "heads", "memo", "out", "use_i8")
 
     def __init__(self, allow_none: bool, use_i8: bool) -> None:
         self.allow_none = allow_none
         self.use_i8 = use_i8
         self.out: list[str] = []
         self.memo: set[int] = set()
+        self.heads: dict[str, str] = {}
 
     def write(self, value: Any) -> None:
         out = self.out
@@ -187,18 +188,39 @@ class _Writer:
             raise TypeError("cannot marshal recursive dictionaries")
         self.memo.add(key)
         out = self.out
+        append = out.append
         write = self.write
-        out.append("<value><struct>\n")
+        heads = self.heads
+        append("<value><struct>\n")
         for name, item in value.items():
-            if type(name) is not str:
-                if not isinstance(name, str):
-                    raise TypeError("struct member names must be strings")
-                name = str.__str__(name)
-            out.append(f"<member>\n<name>{_escape(name)}</name>\n")
-            write(item)
-            out.append("</member>\n")
-        out.append("</struct></value>\n")
+            head = heads.get(name)
+            if head is None:
+                head = self.head(name)
+            kind = type(item)
+            # The usual scalars in one string; anything else through write().
+            if kind is str:
+                append(f"{head}<value><string>{_escape(item)}</string></value>\n</member>\n")
+            elif kind is int and I4_MIN <= item <= I4_MAX:
+                append(f"{head}<value><int>{item}</int></value>\n</member>\n")
+            elif kind is float:
+                append(f"{head}<value><double>{item!r}</double></value>\n</member>\n")
+            else:
+                append(head)
+                write(item)
+                append("</member>\n")
+        append("</struct></value>\n")
         self.memo.discard(key)
+
+    def head(self, name: Any) -> str:
+        """The start of a struct member named ``name``, remembered for the next struct."""
+        if type(name) is not str:
+            if not isinstance(name, str):
+                raise TypeError("struct member names must be strings")
+            return f"<member>\n<name>{_escape(str.__str__(name))}</name>\n"
+        head = f"<member>\n<name>{_escape(name)}</name>\n"
+        if len(self.heads) < _MAX_HEADS:
+            self.heads[name] = head
+        return head
 
     def array(self, value: list[Any] | tuple[Any, ...]) -> None:
         key = id(value)
@@ -206,12 +228,23 @@ class _Writer:
             raise TypeError("cannot marshal recursive sequences")
         self.memo.add(key)
         out = self.out
+        append = out.append
         write = self.write
-        out.append("<value><array><data>\n")
+        append("<value><array><data>\n")
         for item in value:
-            write(item)
-        out.append("</data></array></value>\n")
+            kind = type(item)
+            if kind is str:
+                append(f"<value><string>{_escape(item)}</string></value>\n")
+            elif kind is int and I4_MIN <= item <= I4_MAX:
+                append(f"<value><int>{item}</int></value>\n")
+            else:
+                write(item)
+        append("</data></array></value>\n")
         self.memo.discard(key)
+
+
+#: How many distinct member names one response remembers the start tags of.
+_MAX_HEADS = 256
 
 
 def _fragments(value: Any, allow_none: bool, use_i8: bool) -> list[str]:
