@@ -18,7 +18,7 @@ from .cli import init_db_command, rpc_cli
 from .dispatch import Dispatcher
 from .registry import REGISTERED_ATTR, Registry
 from .settings import Settings, warn_unknown_settings
-from .state import EXTENSION_KEY, RPCState
+from .state import EXTENSION_KEY, RPCState, before_request_until_done
 from .views import make_blueprint
 
 if TYPE_CHECKING:
@@ -245,11 +245,37 @@ def _embedded_db(app: Flask) -> SQLAlchemy:
         app.config.update(saved)
         if app.extensions.get("sqlalchemy") is embedded:
             del app.extensions["sqlalchemy"]
+    _cheap_session_teardown(app, embedded)
     with app.app_context():
         engine = embedded.engine
         if engine.dialect.name == "sqlite" and isinstance(engine.pool, QueuePool):
             event.listen(engine, "connect", _tune_embedded_sqlite)
     return embedded
+
+
+def _cheap_session_teardown(app: Flask, embedded: SQLAlchemy) -> None:
+    """Replace Flask-SQLAlchemy's session teardown for the embedded database.
+
+    Most requests (every unauthenticated RPC call) never open a session on
+    the embedded database, yet its teardown looks the session up at the end
+    of each one. The replacement first checks whether any session of this
+    database exists at all (one dict, empty in that case) and only then
+    removes the current one, as Flask-SQLAlchemy's own teardown does.
+    """
+    original = embedded._teardown_session
+    funcs = app.teardown_appcontext_funcs
+    if original not in funcs:  # a Flask-SQLAlchemy that tears down otherwise: keep it
+        return
+    scoped = embedded.session
+    sessions = getattr(scoped.registry, "registry", None)
+    if not isinstance(sessions, dict):
+        return
+
+    def remove_session_if_any(exc: BaseException | None) -> None:
+        if sessions:
+            scoped.remove()
+
+    funcs[funcs.index(original)] = remove_session_if_any
 
 
 #: Milliseconds a connection to the embedded SQLite file waits for another
@@ -276,14 +302,20 @@ def _tune_embedded_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _exempt_from_csrf(app: Flask, blueprint: Blueprint) -> None:
-    """Keep Flask-WTF's CSRFProtect off the RPC endpoint, whenever it is set up."""
+    """Keep Flask-WTF's CSRFProtect off the RPC endpoint, whenever it is set up.
 
-    def exempt() -> None:
+    Now, for a CSRFProtect set up before us; otherwise at the first request
+    (its own hook runs after ours), when the app is complete. After that
+    request no hook of ours runs any more.
+    """
+
+    def exempt() -> bool:
         csrf = app.extensions.get("csrf")
         if csrf is not None and blueprint.name not in getattr(csrf, "_exempt_blueprints", ()):
             csrf.exempt(blueprint)
+        return True
 
-    exempt()
-    # CSRFProtect set up after us: its hook runs after this one.
-    app.before_request(exempt)
-
+    if app.extensions.get("csrf") is not None:
+        exempt()
+    else:
+        before_request_until_done(app, exempt)

@@ -9,6 +9,7 @@ once (the admin, the ``flask rpc`` commands, background jobs).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,14 @@ if TYPE_CHECKING:
     from .registry import Registry
     from .settings import Settings
 
-__all__ = ["EXTENSION_KEY", "Models", "RPCState", "app_states", "primary_state"]
+__all__ = [
+    "EXTENSION_KEY",
+    "Models",
+    "RPCState",
+    "app_states",
+    "before_request_until_done",
+    "primary_state",
+]
 
 #: The key of ``app.extensions`` under which the states live.
 EXTENSION_KEY = "rpcenable"
@@ -85,3 +93,23 @@ def app_states(app: Flask) -> list[RPCState]:
 def primary_state(app: Flask) -> RPCState | None:
     """The state of the first RPCEnable object set up on ``app``, or ``None``."""
     return next((state for state in app_states(app) if state.primary), None)
+
+
+def before_request_until_done(app: Flask, work: Callable[[], bool]) -> None:
+    """Run ``work`` before each request until it returns true, then never again.
+
+    For setup work that must wait for a request (the app is complete by
+    then: no extension can be set up after the first request) without
+    leaving an app-wide hook that every later request pays for. Once done,
+    the hook takes itself out of ``app.before_request_funcs``; it puts a new
+    list in place instead of changing the one Flask may be looping over.
+    """
+
+    def hook() -> None:
+        if not work():
+            return
+        funcs = app.before_request_funcs.get(None)
+        if funcs is not None and hook in funcs:
+            app.before_request_funcs[None] = [f for f in funcs if f is not hook]
+
+    app.before_request(hook)

@@ -17,6 +17,7 @@ from flask import Flask, request
 
 from ..cli import rpc_cli
 from ..settings import set_defaults
+from ..state import before_request_until_done
 from .cli import users_group
 from .marker import mark_auth
 from .nonces import (
@@ -76,15 +77,13 @@ def _warn_when_serving(app: Flask, state: RPCState, backend: Any) -> None:
             "set SECRET_KEY (or RPCENABLE_SECRET_KEY), e.g. FLASK_SECRET_KEY in the "
             "environment with app.config.from_prefixed_env()."
         )
-    checked = False
 
-    def check_on_first_request() -> None:
-        nonlocal checked
-        if checked or request.blueprint != state.blueprint_name:
-            return
-        checked = True
+    def check_on_first_request() -> bool:
+        if request.blueprint != state.blueprint_name:
+            return False
         if state.registry.has_auth():
             warn_about_backend(app, backend)
+        return True
 
-    app.before_request(check_on_first_request)
-
+    # Once the warning is given, the hook is gone: later requests pay nothing.
+    before_request_until_done(app, check_on_first_request)

@@ -38,11 +38,19 @@ class PreparedInsert:
 
     def execute(self, conn: sa.Connection, row: dict[str, Any]) -> None:
         processors = self.processors
-        values = {
-            key: processors[key](value) if key in processors and value is not None else value
-            for key, value in row.items()
-        }
         if self.order is None:
+            values = {
+                key: processors[key](value) if value is not None and key in processors else value
+                for key, value in row.items()
+            }
             conn.exec_driver_sql(self.sql, values)
         else:
-            conn.exec_driver_sql(self.sql, tuple(values[key] for key in self.order))
+            conn.exec_driver_sql(
+                self.sql,
+                tuple(
+                    processors[key](value)
+                    if (value := row[key]) is not None and key in processors
+                    else value
+                    for key in self.order
+                ),
+            )

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import uuid
+import os
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -135,6 +135,8 @@ class CallLogger:
         self._incoming_insert = models.IncomingCall.__table__.insert()
         self._outgoing_insert = models.OutgoingCall.__table__.insert()
         self._prepared: dict[tuple[int, int], PreparedInsert] = {}
+        #: Where this logger keeps a request's pending rows in ``flask.g``.
+        self._pending_key = f"_rpcenable_log_rows_{id(self)}"
 
     # -- incoming ------------------------------------------------------------
 
@@ -154,7 +156,8 @@ class CallLogger:
             path = request.path[:255]
             request_id = g.get("_rpcenable_request_id")
             if request_id is None:
-                request_id = g._rpcenable_request_id = uuid.uuid4().hex
+                # 32 random hex digits, like uuid4().hex, at a fraction of its cost.
+                request_id = g._rpcenable_request_id = os.urandom(16).hex()
             pending = self._pending()
         params_text, result_text = self._payload(record, envelope, pending)
         row = {
@@ -211,7 +214,7 @@ class CallLogger:
 
     def _pending(self) -> PendingRows:
         """This request's rows to write, set up (with their flush) on first use."""
-        key = f"_rpcenable_log_rows_{id(self)}"
+        key = self._pending_key
         pending: PendingRows | None = g.get(key)
         if pending is None:
             pending = PendingRows(self.config.request_budget)
@@ -225,7 +228,7 @@ class CallLogger:
         Runs when the view has returned, before the response is sent; the
         teardown of the request runs it again for rows a failed hook left.
         """
-        pending: PendingRows | None = g.pop(f"_rpcenable_log_rows_{id(self)}", None)
+        pending: PendingRows | None = g.pop(self._pending_key, None)
         if pending is None or not pending.rows:
             return response
         rows = pending.rows
