@@ -54,6 +54,7 @@ import hmac
 import http.client
 import importlib.metadata
 import io
+import json
 import os
 import platform
 import random
@@ -335,6 +336,8 @@ class Server:
     app: Any
     path: str = "/rpc/"
     auth: str | None = None  # None, "v1" or "v2"
+    #: "xmlrpc", or "jsonrpc" (the same app, called with JSON-RPC 2.0; small echo only)
+    protocol: str = "xmlrpc"
 
 
 @dataclass
@@ -351,6 +354,15 @@ class Case:
 
 
 def make_case(server: Server, payload: Payload) -> Case:
+    if server.protocol == "jsonrpc":
+        request = {"jsonrpc": "2.0", "method": "echo", "params": list(payload.args), "id": 1}
+        json_body = json.dumps(request).encode()
+        json_headers = {"CONTENT_TYPE": "application/json"}
+
+        def bodies(n: int) -> list[tuple[bytes, dict[str, str] | None]]:
+            return [(json_body, json_headers)] * n
+
+        return Case(server, payload, bodies)
     if server.auth == "v1":
         method = "auth_echo"
 
@@ -377,7 +389,10 @@ def check(case: Case) -> None:
     """One call whose response must decode to the expected value."""
     body, headers = case.bodies(1)[0]
     data = call_wsgi(case.server.app, case.server.path, body, headers)
-    (result,), _ = xmlrpc.client.loads(data, use_builtin_types=True)
+    if case.server.protocol == "jsonrpc":
+        result = json.loads(data)["result"]
+    else:
+        (result,), _ = xmlrpc.client.loads(data, use_builtin_types=True)
     if result != case.payload.expected():
         where = f"{case.server.key}/{case.payload.key}"
         raise AssertionError(f"{where}: unexpected {str(result)[:200]}")
@@ -619,7 +634,9 @@ def build_servers(instance: str) -> tuple[list[Server], list[str]]:
             servers.append(Server(key, f"{label} {version(dist)}", factory()))
         except Exception as exc:  # noqa: BLE001  (a peer that does not work is reported)
             notes.append(f"{label}: skipped ({type(exc).__name__}: {exc})")
-    servers.append(Server("ours", "ours, plain (log off)", ours_app("ours", instance)))
+    plain = ours_app("ours", instance)
+    servers.append(Server("ours", "ours, plain (log off)", plain))
+    servers.append(Server("ours_json", "ours, JSON-RPC 2.0 (log off)", plain, protocol="jsonrpc"))
     sqlite_uri = f"sqlite:///{os.path.join(instance, 'log_sqlite', 'rpcenable.sqlite')}"
     servers.append(
         Server(
@@ -686,7 +703,12 @@ def main() -> None:
     try:
         servers, notes = build_servers(instance)
         loads = payloads()
-        cases = [make_case(s, p) for p in loads for s in servers]
+        cases = [
+            make_case(s, p)
+            for p in loads
+            for s in servers
+            if s.protocol == "xmlrpc" or p.key == "small"
+        ]
         for case in cases:
             check(case)
         # Calibrate: calls per batch so that one batch takes about --batch-ms.
@@ -740,7 +762,10 @@ def report(servers: list[Server], loads: list[Payload], cases: list[Case], round
     for s in servers:
         line = f"  {s.label:<{width}}"
         for p in loads:
-            case = by[(s.key, p.key)]
+            case = by.get((s.key, p.key))
+            if case is None:  # not measured for this server (JSON-RPC: small echo only)
+                line += f"{'-':>14}  {'':<7}"
+                continue
             floor = by[("floor", p.key)].median
             line += f"{case.median:>14,.0f} x{case.median / floor:<7.2f}"
         print(line.rstrip())
@@ -759,6 +784,8 @@ def memory(servers: list[Server], payload: Payload) -> None:
         "rounds; request body included)"
     )
     for s in servers:
+        if s.protocol != "xmlrpc":
+            continue
         case = make_case(s, payload)
         body, headers = case.bodies(1)[0]
         gc.collect()
@@ -776,6 +803,7 @@ def memory(servers: list[Server], payload: Payload) -> None:
 
 NAMED = [
     ("small call, ours log off / floor", ("ours", "small"), ("floor", "small")),
+    ("small call, JSON-RPC / XML-RPC (issue 11)", ("ours_json", "small"), ("ours", "small")),
     ("small call, logged (SQLite) / ours plain", ("ours_sqlite", "small"), ("ours", "small")),
     ("small call, logged (PostgreSQL) / ours plain", ("ours_pg", "small"), ("ours", "small")),
     ("2,000-struct echo, logged (SQLite) / plain", ("ours_sqlite", "structs"), ("ours", "structs")),
