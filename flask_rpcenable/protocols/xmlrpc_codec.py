@@ -226,7 +226,9 @@ class _Walker:
             item = member[1]
             if name.tag != "name":  # the order is not guaranteed by every client
                 name, item = item, name
-            if name.tag != "name" or item.tag != "value" or len(name):
+                if name.tag != "name":
+                    raise RPCError(INVALID_REQUEST, _BAD_MEMBER)
+            if item.tag != "value" or len(name):
                 raise RPCError(INVALID_REQUEST, _BAD_MEMBER)
             text = name.text
             if text is None:

@@ -204,9 +204,19 @@ class _Writer:
                 append(f"{head}<value><int>{item}</int></value>\n</member>\n")
             elif kind is float:
                 append(f"{head}<value><double>{item!r}</double></value>\n</member>\n")
+            elif kind is bool:
+                append(f"{head}<value><boolean>{1 if item else 0}</boolean></value>\n</member>\n")
+            elif kind is datetime.datetime:
+                append(
+                    f"{head}<value><dateTime.iso8601>{_iso8601(item)}</dateTime.iso8601>"
+                    "</value>\n</member>\n"
+                )
             else:
                 append(head)
-                write(item)
+                if kind is list:
+                    self.array(item)
+                else:
+                    write(item)
                 append("</member>\n")
         append("</struct></value>\n")
         self.memo.discard(key)
