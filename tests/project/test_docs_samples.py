@@ -24,12 +24,7 @@ DOCUMENTS = [ROOT / "README.rst", *sorted((ROOT / "docs").glob("*.rst"))]
 #: Samples of documents owned elsewhere that do not run yet, by (file, a text
 #: the sample contains), with the reason: they are expected to fail, and this
 #: test says so when one starts to pass.
-KNOWN_PENDING: dict[tuple[str, str], str] = {
-    ("README.rst", "api_key = \"the key printed by 'rpc users create'\""): (
-        "the API key is a placeholder the reader must replace with the key "
-        "`flask rpc users create alice` printed: as written, auth_echo is fault 406"
-    ),
-}
+KNOWN_PENDING: dict[tuple[str, str], str] = {}
 
 #: Samples of documents owned elsewhere that cannot run in a test, by (file, a
 #: text the sample contains), with the reason.
