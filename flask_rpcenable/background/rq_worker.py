@@ -45,6 +45,20 @@ MAINTENANCE_INTERVAL = 60
 _fork_hook_installed = False
 
 
+def _failed_spec(job: Job, meta: dict[str, Any], retries: int) -> JobSpec:
+    """The spec of an RQ job that failed outside its function, for its record and mail."""
+    return JobSpec(
+        id=job.id,
+        name=str(meta.get(META_NAME) or job.func_name),
+        target="",
+        func=None,
+        args=(),
+        kwargs={},
+        summary=str(meta.get(META_SUMMARY, "")),
+        retries=retries,
+    )
+
+
 def _horse_killed(app: Flask, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
     """Record and mail a job whose work horse died without a Python exception."""
     try:
@@ -59,16 +73,7 @@ def _horse_killed(app: Flask, job: Job, retpid: int, ret_val: int, rusage: Any) 
                 f"WorkHorseTerminated: the process running the job (pid {retpid}) "
                 f"ended unexpectedly ({how})"
             )
-            spec = JobSpec(
-                id=job.id,
-                name=str(meta.get(META_NAME) or job.func_name),
-                target="",
-                func=None,
-                args=(),
-                kwargs={},
-                summary=str(meta.get(META_SUMMARY, "")),
-                retries=retries,
-            )
+            spec = _failed_spec(job, meta, retries)
             attempt, last = attempt_of(job, retries)
             background.failed(
                 app,
@@ -120,16 +125,7 @@ def record_rq_failure(app: Flask, job: Job, error: str, *, retrying: bool) -> No
                     job.id, str(meta.get(META_NAME) or job.func_name), state=QUEUED, error=error
                 )
                 return
-            spec = JobSpec(
-                id=job.id,
-                name=str(meta.get(META_NAME) or job.func_name),
-                target="",
-                func=None,
-                args=(),
-                kwargs={},
-                summary=str(meta.get(META_SUMMARY, "")),
-                retries=retries,
-            )
+            spec = _failed_spec(job, meta, retries)
             background.failed(
                 app, spec, error, error, attempt=retries + 1, last_attempt=True
             )
