@@ -86,17 +86,6 @@ def setup(tmp_path_factory):
         yield base + "/rpc/", records
 
 
-@pytest.fixture
-def url(setup) -> str:
-    return setup[0]
-
-
-@pytest.fixture
-def records(setup) -> list[CallRecord]:
-    setup[1].clear()
-    return setup[1]
-
-
 def fault_of(url: str, method: str, *params: Any) -> xmlrpc.client.Fault:
     with proxy(url) as server, pytest.raises(xmlrpc.client.Fault) as excinfo:
         getattr(server, method)(*params)

@@ -78,17 +78,6 @@ def setup(tmp_path_factory) -> Iterator[tuple[str, list[CallRecord]]]:
         yield base + "/rpc/", records
 
 
-@pytest.fixture
-def url(setup) -> str:
-    return setup[0]
-
-
-@pytest.fixture
-def records(setup) -> list[CallRecord]:
-    setup[1].clear()
-    return setup[1]
-
-
 def still_answers(url: str) -> None:
     assert post(url, call_body("echo", "next")).loads() == "next"
 
