@@ -27,7 +27,7 @@ __all__ = ["init_app"]
 def init_app(app: Flask, state: RPCState) -> None:
     """Set the logging defaults, define the models and add the recorder."""
     set_defaults(app, DEFAULTS)
-    config = LogConfig(app)
+    config = LogConfig.from_app(app)
     models = define_log_models(state.db)
     state.models.IncomingCall = models.IncomingCall
     state.models.OutgoingCall = models.OutgoingCall

@@ -27,6 +27,7 @@ import contextlib
 import datetime
 import json
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -76,28 +77,34 @@ DEFAULTS: dict[str, Any] = {
 PRUNE_INTERVAL = 3600.0
 
 
+@dataclass(frozen=True)
 class LogConfig:
     """The call-log settings of one app, read once at ``init_app``."""
 
-    def __init__(self, app: Flask) -> None:
+    log_incoming: bool
+    log_outgoing: bool
+    max_chars: int
+    retention_days: float | None
+    redact_keys: tuple[str, ...]
+    request_budget: int
+
+    @classmethod
+    def from_app(cls, app: Flask) -> LogConfig:
+        """Read and check the settings; :class:`RuntimeError` names a wrong one."""
         config = app.config
-        self.log_incoming = bool_setting(
-            "RPCENABLE_LOG_INCOMING", config["RPCENABLE_LOG_INCOMING"]
-        )
-        self.log_outgoing = bool_setting(
-            "RPCENABLE_LOG_OUTGOING", config["RPCENABLE_LOG_OUTGOING"]
-        )
-        self.max_chars: int = int_setting(
-            "RPCENABLE_LOG_MAX_CHARS", config["RPCENABLE_LOG_MAX_CHARS"], 100
-        )
-        self.retention_days: float | None = retention_days(
-            "RPCENABLE_LOG_RETENTION_DAYS", config["RPCENABLE_LOG_RETENTION_DAYS"]
-        )
-        self.redact_keys: tuple[str, ...] = redact_keys(
-            config["RPCENABLE_LOG_REDACT_KEYS"]
-        )
-        self.request_budget: int = int_setting(
-            "RPCENABLE_LOG_REQUEST_BUDGET", config["RPCENABLE_LOG_REQUEST_BUDGET"], 0
+        return cls(
+            log_incoming=bool_setting("RPCENABLE_LOG_INCOMING", config["RPCENABLE_LOG_INCOMING"]),
+            log_outgoing=bool_setting("RPCENABLE_LOG_OUTGOING", config["RPCENABLE_LOG_OUTGOING"]),
+            max_chars=int_setting(
+                "RPCENABLE_LOG_MAX_CHARS", config["RPCENABLE_LOG_MAX_CHARS"], 100
+            ),
+            retention_days=retention_days(
+                "RPCENABLE_LOG_RETENTION_DAYS", config["RPCENABLE_LOG_RETENTION_DAYS"]
+            ),
+            redact_keys=redact_keys(config["RPCENABLE_LOG_REDACT_KEYS"]),
+            request_budget=int_setting(
+                "RPCENABLE_LOG_REQUEST_BUDGET", config["RPCENABLE_LOG_REQUEST_BUDGET"], 0
+            ),
         )
 
 
