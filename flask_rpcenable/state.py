@@ -9,6 +9,7 @@ once (the admin, the ``flask rpc`` commands, background jobs).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -95,6 +96,10 @@ def primary_state(app: Flask) -> RPCState | None:
     return next((state for state in app_states(app) if state.primary), None)
 
 
+#: Serialises the hooks' work and their removal (two threads may finish at once).
+_hooks_lock = threading.Lock()
+
+
 def before_request_until_done(app: Flask, work: Callable[[], bool]) -> None:
     """Run ``work`` before each request until it returns true, then never again.
 
@@ -105,11 +110,18 @@ def before_request_until_done(app: Flask, work: Callable[[], bool]) -> None:
     list in place instead of changing the one Flask may be looping over.
     """
 
+    done = False
+
     def hook() -> None:
-        if not work():
+        nonlocal done
+        if done:  # another thread finished it while this request was starting
             return
-        funcs = app.before_request_funcs.get(None)
-        if funcs is not None and hook in funcs:
-            app.before_request_funcs[None] = [f for f in funcs if f is not hook]
+        with _hooks_lock:
+            if done or not work():
+                return
+            done = True
+            funcs = app.before_request_funcs.get(None)
+            if funcs is not None and hook in funcs:
+                app.before_request_funcs[None] = [f for f in funcs if f is not hook]
 
     app.before_request(hook)
