@@ -311,8 +311,8 @@ def _exempt_from_csrf(app: Flask, blueprint: Blueprint) -> None:
 
     def exempt() -> bool:
         csrf = app.extensions.get("csrf")
-        if csrf is not None and blueprint.name not in getattr(csrf, "_exempt_blueprints", ()):
-            csrf.exempt(blueprint)
+        if csrf is not None:
+            csrf.exempt(blueprint)  # a set: exempting twice changes nothing
         return True
 
     if app.extensions.get("csrf") is not None:
