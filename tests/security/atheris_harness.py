@@ -15,16 +15,16 @@ from __future__ import annotations
 import contextlib
 import sys
 import tempfile
-from typing import Any
 
 import atheris
 
 with atheris.instrument_imports():
     from flask import Flask
 
-    from flask_rpcenable import RPCEnable
     from flask_rpcenable.errors import RPCError
     from flask_rpcenable.protocols.xmlrpc_codec import decode_request
+
+from fuzz_app import fuzz_rpc  # noqa: E402  (after the instrumented imports)
 
 
 def make_app() -> Flask:
@@ -35,21 +35,7 @@ def make_app() -> Flask:
         RPCENABLE_ADMIN_ENABLED=False,
         RPCENABLE_LOG_INCOMING=True,
     )
-    rpc = RPCEnable()
-
-    @rpc.register
-    def echo(var: str = "") -> str:
-        return var
-
-    @rpc.register
-    def add(a: int, b: int) -> int:
-        return a + b
-
-    @rpc.register
-    @rpc.auth
-    def guarded(user: Any) -> str:
-        return "no"
-
+    rpc = fuzz_rpc()
     rpc.init_app(app)
     with app.app_context():
         rpc.state(app).db.create_all()

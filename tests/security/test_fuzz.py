@@ -17,11 +17,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
+from fuzz_app import fuzz_rpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from live import build_app, serving
-
-from flask_rpcenable import RPCEnable
 
 VALID = [
     xmlrpc.client.dumps(("hi",), "echo").encode(),
@@ -46,25 +45,7 @@ SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     app: Flask = build_app(tmp_path_factory.mktemp("fuzz"), RPCENABLE_LOG_INCOMING=True,
                            RPCENABLE_ADMIN_ENABLED=False, SECRET_KEY="fuzz-secret-0123456789")
-    rpc = RPCEnable()
-
-    @rpc.register
-    def echo(var: str = "") -> str:
-        return var
-
-    @rpc.register
-    def add(a: int, b: int) -> int:
-        return a + b
-
-    @rpc.register
-    def take(value: Any = None) -> bool:
-        return True
-
-    @rpc.register
-    @rpc.auth
-    def guarded(user: Any) -> str:
-        return "no"
-
+    rpc = fuzz_rpc()
     rpc.init_app(app)
     with app.app_context():
         rpc.state(app).db.create_all()
