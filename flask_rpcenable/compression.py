@@ -101,6 +101,8 @@ def read_capped(
             raise TooLarge
         if inflater is None:
             parts.append(chunk)
+            if raw == length:  # all of it: no read that can only return b""
+                break
             continue
         if inflater.eof:
             raise BadCompression("data after the end of the compressed stream")

@@ -153,7 +153,7 @@ def _read_body(req: Request, limit: int) -> bytes:
     length = req.content_length
     if length is not None and length > limit:
         abort(413)
-    encoding = req.headers.get("Content-Encoding", "identity")
+    encoding = req.environ.get("HTTP_CONTENT_ENCODING", "identity")
     try:
         return read_capped(req.stream.read, encoding, limit, length)
     except TooLarge:

@@ -181,10 +181,12 @@ def add_security_headers(app: Flask, admin_url: str) -> None:
     ``admin_url`` (what the app set itself is kept; a CSP of its own gets the directive
     appended)."""
     prefix = admin_url.rstrip("/")
+    subtree = prefix + "/"
 
     def secure(response: Response) -> Response:
+        # It runs on every response of the app: the cheapest test first.
         path = request.path
-        if path != prefix and not path.startswith(prefix + "/"):
+        if not path.startswith(subtree) and path != prefix:
             return response
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)

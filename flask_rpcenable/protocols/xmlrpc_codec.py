@@ -204,10 +204,28 @@ class _Walker:
         items = []
         append = items.append
         value = self.value
+        chars = 0
         for item in data:
             if item.tag != "value":
                 raise RPCError(INVALID_REQUEST, "<data> holds only <value> elements")
+            # Strings and structs, the usual items, without a call to value().
+            if len(item) == 1:
+                leaf = item[0]
+                tag = leaf.tag
+                if len(leaf):
+                    if tag == "struct":
+                        append(self.struct(leaf, depth + 1))
+                        continue
+                elif tag == "string":
+                    text = leaf.text
+                    if text is None:
+                        append("")
+                    else:
+                        chars += len(text)
+                        append(text)
+                    continue
             append(value(item, depth))
+        self.chars += chars
         return items
 
     def struct(self, typed: Any, depth: int) -> dict[str, Any]:
@@ -230,25 +248,41 @@ class _Walker:
                     raise RPCError(INVALID_REQUEST, _BAD_MEMBER)
             if item.tag != "value" or len(name):
                 raise RPCError(INVALID_REQUEST, _BAD_MEMBER)
-            text = name.text
-            if text is None:
-                text = ""
+            key = name.text
+            if key is None:
+                key = ""
             else:
-                chars += len(text)
-            if len(item) == 1:  # the usual scalars here, without a call to value()
-                scalar_el = item[0]
-                scalar = SCALARS.get(scalar_el.tag)
-                if scalar is not None and not len(scalar_el):
-                    leaf = scalar_el.text
-                    try:
-                        result[text] = scalar("" if leaf is None else leaf)
-                    except ValueError:
-                        pass  # value() below raises the fault
-                    else:
-                        if leaf is not None:
-                            chars += len(leaf)
+                chars += len(key)
+            if len(item) == 1:  # the usual values here, without a call to value()
+                leaf = item[0]
+                tag = leaf.tag
+                if len(leaf):
+                    if tag == "array":
+                        result[key] = self.array(leaf, depth + 1)
                         continue
-            result[text] = value(item, depth)
+                    if tag == "struct":
+                        result[key] = self.struct(leaf, depth + 1)
+                        continue
+                else:
+                    text = leaf.text
+                    if tag == "string":
+                        if text is None:
+                            result[key] = ""
+                        else:
+                            chars += len(text)
+                            result[key] = text
+                        continue
+                    scalar = SCALARS.get(tag)
+                    if scalar is not None:
+                        try:
+                            result[key] = scalar("" if text is None else text)
+                        except ValueError:
+                            pass  # value() below raises the fault
+                        else:
+                            if text is not None:
+                                chars += len(text)
+                            continue
+            result[key] = value(item, depth)
         self.chars += chars
         return result
 

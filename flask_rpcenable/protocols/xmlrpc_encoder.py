@@ -74,10 +74,10 @@ def _escape(text: str) -> str:
 
 def _iso8601(value: datetime.datetime) -> str:
     """``20240102T03:04:05``, as :mod:`xmlrpc.client` writes it (no zone, no fraction)."""
-    return (
-        f"{value.year:04d}{value.month:02d}{value.day:02d}"
-        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
-    )
+    return _ISO8601 % (value.year, value.month, value.day, value.hour, value.minute, value.second)
+
+
+_ISO8601 = "%04d%02d%02dT%02d:%02d:%02d"  # one C call; f-string specs are one per field
 
 
 #: How a subclass of a basic type is sent: as its base type (``IntEnum`` as

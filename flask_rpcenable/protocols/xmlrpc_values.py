@@ -45,6 +45,13 @@ def _identity(text: str) -> str:
 
 def parse_int(text: str, low: int = I4_MIN, high: int = I4_MAX) -> int:
     """An integer in ``[low, high]`` written in decimal (white space around is fine)."""
+    # The usual case, plain ASCII digits, without the regular expression
+    # (int() alone would also take "1_000", other scripts' digits and spaces).
+    if len(text) <= 20 and text.isdigit() and text.isascii():
+        number = int(text)
+        if not low <= number <= high:
+            raise ValueError(text)
+        return number
     text = text.strip()
     if not _INT_RE.fullmatch(text):
         raise ValueError(text)
@@ -55,6 +62,10 @@ def parse_int(text: str, low: int = I4_MIN, high: int = I4_MAX) -> int:
 
 
 def _parse_double(text: str) -> float:
+    # The usual case, digits with one point and maybe a sign ("-12.5"),
+    # without the regular expression.
+    if len(text) <= 400 and text.isascii() and text.lstrip("-").replace(".", "", 1).isdigit():
+        return float(text)
     text = text.strip()
     if len(text) > 400 or not _DOUBLE_RE.fullmatch(text):
         raise ValueError(text)
@@ -75,16 +86,15 @@ _DATETIME_FORMATS = ("%Y%m%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y%m%dT%H%M%S")
 
 def _parse_datetime(text: str) -> datetime.datetime:
     text = text.strip()
-    # The common form, 20240102T03:04:05, without strptime's locale work.
-    if len(text) == 17 and text[8] == "T" and text[11] == ":" == text[14] and text.isascii():
-        digits = text[:8] + text[9:11] + text[12:14] + text[15:]
-        if digits.isdigit():
-            return datetime.datetime(
-                int(digits[:4]), int(digits[4:6]), int(digits[6:8]),
-                int(digits[8:10]), int(digits[10:12]), int(digits[12:14]),
-            )  # fmt: skip
-    if len(text) > 40:
-        raise ValueError("too long")
+    if len(text) > 40 or not text.isascii():  # strptime would read other scripts' digits
+        raise ValueError("not an ASCII date and time")
+    # The common form, 20240102T03:04:05, in one C call; what it refuses
+    # goes the long way below (whose last step is the same call).
+    if len(text) == 17 and text[8] == "T" and text[11] == ":" == text[14]:
+        try:
+            return datetime.datetime.fromisoformat(text)
+        except ValueError:
+            pass
     for fmt in _DATETIME_FORMATS:
         try:
             return datetime.datetime.strptime(text, fmt)
