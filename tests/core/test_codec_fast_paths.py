@@ -18,7 +18,6 @@ import pytest
 from flask_rpcenable.errors import INVALID_REQUEST, RPCError
 from flask_rpcenable.protocols.xmlrpc_codec import decode_request
 
-
 MAY_17 = datetime.datetime(2024, 5, 17, 12, 30, 1)
 
 
