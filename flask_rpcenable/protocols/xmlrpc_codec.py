@@ -2,11 +2,9 @@
 
 It knows nothing of Flask. A request first passes the byte checks of
 :mod:`.xmlrpc_scan` (encoding, no DTD, an element cap, attributes), then is
-parsed by lxml (libxml2), whose tree lives in C memory rather than as Python
-objects the garbage collector must track, with entities left unresolved, no
-network, no DTD loading and libxml2's own limits on (depth 256, text nodes of
-10 MB unless the app accepts bodies larger than that). Blank text between
-elements, comments and processing instructions are dropped while parsing.
+parsed by lxml (libxml2, set up in :mod:`.xmlrpc_parse`), whose tree lives
+in C memory rather than as Python objects the garbage collector must track;
+a ``system.multicall`` of too many entries is refused while it is read.
 The walk from the tree to Python values then refuses anything that is not a
 ``methodCall``: elements out of place, text where none belongs, attributes,
 values nested deeper than ``max_depth``. The standard library is not
@@ -15,13 +13,20 @@ patched, so other code in the process keeps its own :mod:`xmlrpc.client`.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
 
-from ..errors import INVALID_PARAMS, INVALID_REQUEST, NOT_WELL_FORMED, RPCError
+from ..errors import INVALID_REQUEST, NOT_WELL_FORMED, RPCError
+from .xmlrpc_parse import (
+    MULTICALL,
+    RefusedCall,
+    check_multicall_size,
+    may_be_long_multicall,
+    parser,
+    refuse_long_multicall,
+)
 from .xmlrpc_scan import ATTRIBUTES_REFUSED, SAFE_ENCODINGS, check_body, plain_sections
 from .xmlrpc_values import (
     I4_MAX,
@@ -48,31 +53,7 @@ __all__ = [
 #: The default cap on elements per request (``RPCENABLE_MAX_ELEMENTS``).
 DEFAULT_MAX_ELEMENTS = 1_000_000
 
-_PARSERS = threading.local()
 _HAS_ATTRIBUTE = etree.XPath("boolean(//@*)")
-
-
-def _parser(encoding: str, huge: bool) -> etree.XMLParser:
-    """This thread's parser for ``encoding`` (a parser is not shared across threads)."""
-    parsers: dict[tuple[str, bool], etree.XMLParser] | None = getattr(_PARSERS, "by_key", None)
-    if parsers is None:
-        parsers = _PARSERS.by_key = {}
-    parser = parsers.get((encoding, huge))
-    if parser is None:
-        parser = parsers[(encoding, huge)] = etree.XMLParser(
-            encoding=encoding,  # overrides whatever the document declares
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            huge_tree=huge,
-            remove_blank_text=True,
-            remove_comments=True,
-            remove_pis=True,
-            collect_ids=False,
-            strip_cdata=True,
-        )
-    return parser
 
 
 @dataclass(frozen=True)
@@ -87,17 +68,6 @@ class DecodedRequest:
 
 def _too_deep(max_depth: int) -> str:
     return f"values are nested deeper than {max_depth} levels"
-
-
-class RefusedCall(RPCError):
-    """A well-formed call refused as a whole before its params were decoded.
-
-    :param method: the method it calls, for the record of the refusal.
-    """
-
-    def __init__(self, code: int, message: str, method: str) -> None:
-        super().__init__(code, message)
-        self.method = method
 
 
 _BAD_MEMBER = "a <struct> holds <member> elements of one <name> and one <value>"
@@ -314,7 +284,9 @@ def decode_request(
     body, encoding = check_body(body, max_elements)
     body = plain_sections(body)
     try:
-        root = etree.fromstring(body, _parser(encoding, huge))  # noqa: S320 - checked above
+        if max_multicall is not None and may_be_long_multicall(body, max_multicall):
+            refuse_long_multicall(body, encoding, huge, max_multicall)
+        root = etree.fromstring(body, parser(encoding, huge))  # noqa: S320 - checked above
     except etree.XMLSyntaxError as exc:
         if "Excessive depth" in str(exc):  # libxml2's own cap: 256 levels of elements
             raise RPCError(INVALID_REQUEST, _too_deep(max_depth)) from None
@@ -342,7 +314,7 @@ def decode_request(
         if not len(params_el):
             walker.blank(params_el, "params")
         elif max_multicall is not None and name == MULTICALL:
-            _check_multicall_size(params_el, max_multicall)
+            check_multicall_size(params_el, max_multicall)
         value = walker.value
         for param in params_el:
             if param.tag != "param" or len(param) != 1:
@@ -358,17 +330,6 @@ def decode_request(
 
 
 _BAD_PARAM = "<params> holds <param> elements of one <value>"
-MULTICALL = "system.multicall"
-_FIRST_DATA = etree.XPath("param[1]/value/array/data")
-
-
-def _check_multicall_size(params_el: Any, limit: int) -> None:
-    """Refuse a ``system.multicall`` of more than ``limit`` entries, counted in the tree."""
-    data = _FIRST_DATA(params_el)
-    if data and len(data[0]) > limit:
-        raise RefusedCall(
-            INVALID_PARAMS, f"system.multicall: at most {limit} calls per request", MULTICALL
-        )
 
 
 def _all_text(root: Any) -> str:

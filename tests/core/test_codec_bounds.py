@@ -27,6 +27,7 @@ import pytest
 from flask_rpcenable.compression import TooExpanded, read_capped
 from flask_rpcenable.errors import INVALID_PARAMS, INVALID_REQUEST, RPCError
 from flask_rpcenable.protocols import xmlrpc_codec as codec
+from flask_rpcenable.protocols.xmlrpc_parse import CHUNK
 
 MB = 1024 * 1024
 HEAD = b"<methodCall><methodName>echo</methodName>"
@@ -182,6 +183,7 @@ def test_a_huge_multicall_is_refused_before_its_entries_are_decoded(
         raise AssertionError("an entry was decoded")
 
     monkeypatch.setattr(codec._Walker, "value", never)
+    monkeypatch.setattr(codec.etree, "fromstring", never)  # nor was the whole tree built
     with pytest.raises(RPCError) as excinfo:
         codec.decode_request(body, max_multicall=1000)
     assert excinfo.value.code == INVALID_PARAMS
@@ -190,9 +192,67 @@ def test_a_huge_multicall_is_refused_before_its_entries_are_decoded(
     status, data, growth, seconds = server.measured(body)
     assert status == 200 and fault_code(data) == INVALID_PARAMS
     assert seconds < 2.0
-    # Its 600,000 elements were parsed (in C memory, about 150 bytes each,
-    # which RPCENABLE_MAX_ELEMENTS caps), but no entry became a Python value.
-    assert growth < 10 * len(body) + 24 * MB, growth // MB
+    # The body is read whole (8 MB), but of its 600,000 elements only the
+    # first chunks are parsed: the whole tree would be about 90 MB.
+    assert growth < len(body) + 24 * MB, growth // MB
+
+
+def _multicall(entries: list[bytes]) -> bytes:
+    head = b"<methodCall><methodName>system.multicall</methodName><params><param><value>"
+    tail = b"</value></param></params></methodCall>"
+    return head + b"<array><data>" + b"".join(entries) + b"</data></array>" + tail
+
+
+def _entry(params: bytes = b"") -> bytes:
+    member = b"<member><name>methodName</name><value>echo</value></member>"
+    if params:
+        member += b"<member><name>params</name><value><array><data>" + params
+        member += b"</data></array></value></member>"
+    return b"<value><struct>" + member + b"</struct></value>"
+
+
+def test_a_multicall_that_only_looks_long_is_decoded() -> None:
+    # Each entry's params hold a struct with a "methodName" member: more such
+    # names than the limit, but no more entries; decoded as usual.
+    inner = b"<value><struct><member><name>methodName</name><value>x</value></member>"
+    inner += b"</struct></value>"
+    body = _multicall([_entry(inner * 3)] * 10)
+    call = codec.decode_request(body, max_multicall=10)
+    assert len(call.params[0]) == 10
+    assert call.params[0][0]["params"] == [{"methodName": "x"}] * 3
+    with pytest.raises(RPCError) as excinfo:
+        codec.decode_request(_multicall([_entry(inner)] * 11), max_multicall=10)
+    assert excinfo.value.code == INVALID_PARAMS
+
+
+def test_a_long_multicall_that_is_not_well_formed_is_32700() -> None:
+    body = _multicall([_entry()] * 20).replace(b"</data></array>", b"</data></oops>")
+    with pytest.raises(RPCError) as excinfo:
+        codec.decode_request(body, max_multicall=100)  # not refused: parsed, then not well-formed
+    assert excinfo.value.code == -32700
+    # A long one is refused for its length as soon as the count passes the
+    # limit, chunks before its broken end is read.
+    long = _multicall([_entry()] * 3000).replace(b"</data></array>", b"</data></oops>")
+    assert len(long) > 3 * CHUNK
+    with pytest.raises(RPCError) as excinfo:
+        codec.decode_request(long, max_multicall=10)
+    assert excinfo.value.code == INVALID_PARAMS
+
+
+def test_only_the_call_s_own_array_is_counted() -> None:
+    # An echo of many entry-like structs is no multicall.
+    body = _multicall([_entry()] * 20).replace(b"system.multicall", b"echo")
+    assert len(codec.decode_request(body, max_multicall=5).params[0]) == 20
+    # A multicall whose first parameter is no array, but holds a long one
+    # deeper down, is not refused for its length (its entries fail one by one).
+    nested = (
+        _multicall([_entry()] * 20)
+        .replace(
+            b"<param><value><array>", b"<param><value><struct><member><name>x</name><value><array>"
+        )
+        .replace(b"</array></value></param>", b"</array></value></member></struct></value></param>")
+    )
+    assert codec.decode_request(nested, max_multicall=5).method == "system.multicall"
 
 
 def test_the_measure_sees_a_request_that_costs_memory(server: Server) -> None:
