@@ -128,6 +128,9 @@ def _pick(
     cross-site calls, which browsers send without a preflight only with such
     types.
     """
+    handler = by_media_type.get(req.environ.get("CONTENT_TYPE", ""))
+    if handler is not None:  # the header is exactly a media type ("text/xml"): no parsing
+        return handler
     media_type = req.mimetype
     if media_type:
         handler = by_media_type.get(media_type)
@@ -154,6 +157,10 @@ def _read_body(req: Request, limit: int) -> bytes:
     if length is not None and length > limit:
         abort(413)
     encoding = req.environ.get("HTTP_CONTENT_ENCODING", "identity")
+    if length is not None and encoding == "identity":
+        # The usual request: its length is known and under the limit, and the
+        # stream stops there; read it in one call.
+        return req.stream.read()
     try:
         return read_capped(req.stream.read, encoding, limit, length)
     except TooLarge:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
@@ -66,6 +66,7 @@ from .calls import (
     IncomingCallView,
     OutgoingCallView,
 )
+from .headers import FRAME_ANCESTORS, SECURITY_HEADERS, AdminHeaders
 from .jobs import add_job_view
 from .users import add_api_user_view
 
@@ -85,15 +86,6 @@ DEFAULTS: dict[str, Any] = {
     "RPCENABLE_ADMIN_LOGIN_STORAGE": "memory://",
 }
 
-#: Sent with every admin response, the login and denied pages included: no
-#: framing by another site (clickjacking of "Regenerate key" or "Delete"),
-#: no content-type sniffing, no referrer with admin URLs to other sites.
-SECURITY_HEADERS = {
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
-FRAME_ANCESTORS = "frame-ancestors 'none'"
 
 _STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static")
 ASSETS_BLUEPRINT = "rpcenable_admin_assets"
@@ -179,30 +171,12 @@ def init_app(app: Flask, state: RPCState) -> None:
 def add_security_headers(app: Flask, admin_url: str) -> None:
     """Set :data:`SECURITY_HEADERS` and CSP ``frame-ancestors`` on every response under
     ``admin_url`` (what the app set itself is kept; a CSP of its own gets the directive
-    appended)."""
-    prefix = admin_url.rstrip("/")
-    subtree = prefix + "/"
-
-    def secure(response: Response) -> Response:
-        # It runs on every response of the app: the cheapest test first.
-        path = request.path
-        if not path.startswith(subtree) and path != prefix:
-            return response
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        csp = response.headers.get("Content-Security-Policy")
-        if csp is None:
-            response.headers["Content-Security-Policy"] = FRAME_ANCESTORS
-        elif "frame-ancestors" not in csp:
-            response.headers["Content-Security-Policy"] = f"{csp}; {FRAME_ANCESTORS}"
-        return response
-
-    # First in the list, so run last (Flask runs them in reverse): after the
-    # app's own hooks, which may set a CSP of their own.
-    app.after_request_funcs.setdefault(None, []).insert(0, secure)
+    appended), by wrapping ``app.wsgi_app`` (see :mod:`flask_rpcenable.admin.headers`)."""
+    app.wsgi_app = AdminHeaders(app.wsgi_app, admin_url)  # type: ignore[method-assign]
 
 
 __all__ = [
+    "FRAME_ANCESTORS",
     "SECURITY_HEADERS",
     "add_security_headers",
     "CATEGORY",

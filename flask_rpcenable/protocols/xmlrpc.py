@@ -91,7 +91,7 @@ class XMLRPCHandler(ProtocolHandler):
         # The User-Agent header is only looked at when nothing else decides.
         use_i8 = settings.i8 == "always" or (
             settings.i8 == "auto"
-            and (call.used_i8 or bool(_I8_CLIENTS.match(request.headers.get("User-Agent", ""))))
+            and (call.used_i8 or bool(_I8_CLIENTS.match(request.environ.get("HTTP_USER_AGENT", ""))))
         )
         encoder = self.encoders[use_i8]
         try:

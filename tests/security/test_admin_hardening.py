@@ -13,6 +13,7 @@ from live import basic_auth, build_app
 from security_helpers import SecApp, basic, make_sec_app
 
 from flask_rpcenable import RPCEnable
+from flask_rpcenable.admin.headers import AdminHeaders
 
 
 @pytest.fixture
@@ -139,3 +140,53 @@ def test_bad_rate_is_refused_at_init(make_app: Any) -> None:
                           RPCENABLE_ADMIN_PASSWORD="b")
     with pytest.raises(RuntimeError, match="RPCENABLE_ADMIN_LOGIN_RATE"):
         RPCEnable().init_app(app)
+
+
+def test_headers_cover_the_admin_subtree_and_nothing_else(sec: SecApp) -> None:
+    # Answers Flask gives itself under the admin's URL: the redirect to the
+    # trailing slash, a page that does not exist.
+    for path in ["/admin", "/admin/no-such-page/"]:
+        response = sec.client.get(path, headers=basic())
+        assert response.status_code in (200, 308, 404), path
+        assert_unframeable(response)
+    # A path that only starts like the admin's is no admin page.
+    other = sec.client.get("/administrator/")
+    assert other.status_code == 404
+    assert "X-Frame-Options" not in other.headers
+
+
+def test_an_apps_own_security_headers_are_kept(tmp_path: Path) -> None:
+    app = build_app(tmp_path, RPCENABLE_ADMIN_USERNAME="a", RPCENABLE_ADMIN_PASSWORD="b")
+
+    @app.after_request
+    def own(response: Any) -> Any:
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        response.headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors 'self'"
+        return response
+
+    RPCEnable().init_app(app)
+    response = app.test_client().get("/admin/", headers=basic_auth("a", "b"))
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    own_csp = "default-src 'self'; frame-ancestors 'self'"
+    assert response.headers["Content-Security-Policy"] == own_csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_paths_are_matched_as_flask_reads_them() -> None:
+    def inner(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    wrapped = AdminHeaders(inner, "/admin/")
+    for path, secured in [
+        ("/admin/", True),
+        ("//admin/users/", True),  # Flask's request.path is "/admin/users/"
+        ("/admin", True),
+        ("/adminx", False),
+        ("/", False),
+        ("", False),
+    ]:
+        sent: list[list[tuple[str, str]]] = []
+        wrapped({"PATH_INFO": path}, lambda status, headers, *exc, out=sent: out.append(headers))
+        names = {name for name, _ in sent[0]}
+        assert ("X-Frame-Options" in names) is secured, path
