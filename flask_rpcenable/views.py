@@ -157,10 +157,6 @@ def _read_body(req: Request, limit: int) -> bytes:
     if length is not None and length > limit:
         abort(413)
     encoding = req.environ.get("HTTP_CONTENT_ENCODING", "identity")
-    if length is not None and encoding == "identity":
-        # The usual request: its length is known and under the limit, and the
-        # stream stops there; read it in one call.
-        return req.stream.read()
     try:
         return read_capped(req.stream.read, encoding, limit, length)
     except TooLarge:

@@ -89,9 +89,9 @@ class XMLRPCHandler(ProtocolHandler):
             self.dispatcher.record_rejected(ctx, error, method=getattr(error, "method", "-"))
             return self.error_response(error)
         # The User-Agent header is only looked at when nothing else decides.
+        agent = request.environ.get("HTTP_USER_AGENT", "")
         use_i8 = settings.i8 == "always" or (
-            settings.i8 == "auto"
-            and (call.used_i8 or bool(_I8_CLIENTS.match(request.environ.get("HTTP_USER_AGENT", ""))))
+            settings.i8 == "auto" and (call.used_i8 or bool(_I8_CLIENTS.match(agent)))
         )
         encoder = self.encoders[use_i8]
         try:

@@ -114,10 +114,10 @@ class _Writer:
 
     __slots__ = ("allow_none", "heads", "memo", "out", "use_i8")
 
-    def __init__(self, allow_none: bool, use_i8: bool) -> None:
+    def __init__(self, allow_none: bool, use_i8: bool, out: list[str]) -> None:
         self.allow_none = allow_none
         self.use_i8 = use_i8
-        self.out: list[str] = []
+        self.out = out
         self.memo: set[int] = set()
         self.heads: dict[str, str] = {}
 
@@ -260,9 +260,12 @@ class _Writer:
 _MAX_HEADS = 256
 
 
-def _fragments(value: Any, allow_none: bool, use_i8: bool) -> list[str]:
-    """``value`` written as a ``<value>``, in pieces; the errors of :func:`encode_response`."""
-    writer = _Writer(allow_none, use_i8)
+def _fragments(
+    value: Any, allow_none: bool, use_i8: bool, head: str | None = None
+) -> list[str]:
+    """``value`` written as a ``<value>``, in pieces after ``head``; the errors of
+    :func:`encode_response`."""
+    writer = _Writer(allow_none, use_i8, [] if head is None else [head])
     try:
         writer.write(value)
     except OverflowError as exc:
@@ -302,8 +305,10 @@ def encode_response(
         the kind of problem, not the value; the original exception is the
         fault's ``__cause__`` for the server log.
     """
-    parts = _fragments(result, allow_none, use_i8)
-    return _document(["<params>\n<param>\n", *parts, "</param>\n</params>\n"], encoding)
+    parts = _fragments(result, allow_none, use_i8, _head(encoding) + "<params>\n<param>\n")
+    parts.append("</param>\n</params>\n</methodResponse>\n")
+    # One join into one string, encoded once: no copy of the list of pieces.
+    return "".join(parts).encode(encoding, "xmlcharrefreplace")
 
 
 def _fault_parts(error: RPCError) -> list[str]:
@@ -321,9 +326,9 @@ def encode_fault_value(error: RPCError) -> str:
 
 def encode_error(error: RPCError, *, encoding: str = "utf-8") -> bytes:
     """Marshal an error into a ``methodResponse`` holding a fault."""
-    return _document(["<fault>\n", *_fault_parts(error), "</fault>\n"], encoding)
+    parts = [_head(encoding), "<fault>\n", *_fault_parts(error), "</fault>\n</methodResponse>\n"]
+    return "".join(parts).encode(encoding, "xmlcharrefreplace")
 
 
-def _document(parts: list[str], encoding: str) -> bytes:
-    head = f"<?xml version='1.0' encoding='{encoding}'?>\n<methodResponse>\n"
-    return "".join([head, *parts, "</methodResponse>\n"]).encode(encoding, "xmlcharrefreplace")
+def _head(encoding: str) -> str:
+    return f"<?xml version='1.0' encoding='{encoding}'?>\n<methodResponse>\n"
