@@ -25,6 +25,7 @@ from flask import (
     url_for,
 )
 from werkzeug.exceptions import HTTPException
+from werkzeug.wsgi import get_content_length
 
 from .compression import BadCompression, TooLarge, UnsupportedEncoding, read_capped
 from .dispatch import CallContext
@@ -56,17 +57,20 @@ def make_blueprint(state: RPCState) -> Blueprint:
             if not settings.browsable:
                 abort(405, valid_methods=["POST"])
             return _method_page(state, version)
+        # Read from the environ: Request.content_length goes through two
+        # header lookups, and the stream reads the length once more.
+        length = get_content_length(req.environ)
         ctx = CallContext(
             version=version,
             protocol=handlers[0].name,
             remote_addr=req.remote_addr,
-            request_size=req.content_length,
+            request_size=length,
             http_method=req.method,
             path=req.script_root + req.path,
             headers=req.headers,
         )
         try:
-            body = _read_body(req, settings.max_request_size)
+            body = _read_body(req, length, settings.max_request_size)
             handler = _pick(req, body, handlers, by_media_type)
         except HTTPException as exc:
             # Transport rejections are logged too, under method "-" with the
@@ -145,7 +149,7 @@ def _pick(
     abort(415)
 
 
-def _read_body(req: Request, limit: int) -> bytes:
+def _read_body(req: Request, length: int | None, limit: int) -> bytes:
     """Read the request body, refusing more than ``limit`` bytes (HTTP 413).
 
     A gzip or deflate body is inflated with the same cap on its inflated
@@ -153,7 +157,6 @@ def _read_body(req: Request, limit: int) -> bytes:
     truncated compressed data, or data after its end, is HTTP 400. Any other
     content encoding is HTTP 415.
     """
-    length = req.content_length
     if length is not None and length > limit:
         abort(413)
     encoding = req.environ.get("HTTP_CONTENT_ENCODING", "identity")

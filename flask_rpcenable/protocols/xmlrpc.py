@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from flask import Response, request
+from flask import Response
 
 from ..dispatch import CallContext, Params, SystemMethod
 from ..errors import INVALID_PARAMS, INVALID_REQUEST, RPCError
@@ -89,7 +89,7 @@ class XMLRPCHandler(ProtocolHandler):
             self.dispatcher.record_rejected(ctx, error, method=getattr(error, "method", "-"))
             return self.error_response(error)
         # The User-Agent header is only looked at when nothing else decides.
-        agent = request.environ.get("HTTP_USER_AGENT", "")
+        agent = ctx.headers.get("User-Agent", "")
         use_i8 = settings.i8 == "always" or (
             settings.i8 == "auto" and (call.used_i8 or bool(_I8_CLIENTS.match(agent)))
         )
