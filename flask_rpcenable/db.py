@@ -34,9 +34,11 @@ if TYPE_CHECKING:
 __all__ = [
     "AtMostEvery",
     "as_utc",
+    "bookkeeping_attempts",
     "bookkeeping_engine",
     "bookkeeping_transaction",
     "bookkeeping_write",
+    "bookkeeping_write_with",
     "dispose_after_fork",
     "id_column",
     "id_type",
@@ -230,12 +232,30 @@ def bookkeeping_transaction(db: SQLAlchemy, work: Callable[[sa.Connection], T]) 
     is tried once more, after a short pause. Any other failure, or a second
     one, is raised.
     """
-    for attempt in (1, 2):
+
+    def attempt(engine: sa.Engine) -> T:
+        with engine.begin() as conn:
+            return work(conn)
+
+    return bookkeeping_attempts(db, attempt)
+
+
+def bookkeeping_attempts(db: SQLAlchemy, attempt: Callable[[sa.Engine], T]) -> T:
+    """Run ``attempt(engine)`` on :func:`bookkeeping_engine`, once more if worth it.
+
+    ``attempt`` takes its connection from the engine and ends its
+    transaction itself (:func:`bookkeeping_transaction` uses
+    ``engine.begin()``; the call log a raw DBAPI connection of the same
+    pool). It must raise SQLAlchemy's :class:`~sqlalchemy.exc.DBAPIError`
+    for a database error: a lost connection or SQLite's "database is
+    locked" is tried once more, after a short pause; any other failure, or
+    a second one, is raised.
+    """
+    for tries in (1, 2):
         try:
-            with bookkeeping_engine(db).begin() as conn:
-                result = work(conn)
+            result = attempt(bookkeeping_engine(db))
         except sa.exc.DBAPIError as exc:
-            if attempt == 2 or not _worth_retrying(exc):
+            if tries == 2 or not _worth_retrying(exc):
                 raise
             time.sleep(RETRY_PAUSE)
             continue
@@ -255,15 +275,25 @@ def bookkeeping_write(db: SQLAlchemy, write: Callable[[sa.Connection], Any], wha
 
     :param what: what is written, for the log message of a late failure.
     """
+    bookkeeping_write_with(db, lambda: bookkeeping_transaction(db, write), what)
+
+
+def bookkeeping_write_with(db: SQLAlchemy, run: Callable[[], Any], what: str) -> None:
+    """Call ``run()``, a bookkeeping write, now or, as :func:`bookkeeping_write` says, later.
+
+    For writes that do not go through :func:`bookkeeping_transaction` (the
+    call log's rows, sent on a raw DBAPI connection through
+    :func:`bookkeeping_attempts`).
+    """
     if not _session_holds_sqlite_write(db):
-        bookkeeping_transaction(db, write)
+        run()
         return
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     def late() -> None:
         with app.app_context():
             try:
-                bookkeeping_transaction(db, write)
+                run()
             except Exception:
                 report_write_failure(app.logger, what)
 

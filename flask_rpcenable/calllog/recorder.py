@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,10 +41,16 @@ from flask import (
     request,
 )
 
-from ..db import AtMostEvery, bookkeeping_engine, bookkeeping_write, report_write_failure
+from ..db import (
+    AtMostEvery,
+    bookkeeping_attempts,
+    bookkeeping_engine,
+    bookkeeping_write,
+    bookkeeping_write_with,
+    report_write_failure,
+)
 from ..redact import (
     DEFAULT_REDACT_KEYS,
-    REDACTED,
     cut_text,
     dump_json,
     redact_keys,
@@ -54,14 +59,48 @@ from ..redact import (
 from ..settings import bool_setting, int_setting, retention_days
 from ..state import primary_state
 from .models import URL_LENGTH, LogModels, utcnow
+from .payload import PendingRows, plain_json, row_texts, summarize_multicall
 from .prepared import PreparedInsert
 
 if TYPE_CHECKING:
     from ..dispatch import CallRecord
     from ..state import RPCState
 
+__all__ = [
+    "DEFAULTS",
+    "INCOMING_KEYS",
+    "CallLogger",
+    "LogConfig",
+    "get_logger",
+    "record_outgoing",
+    "summarize_multicall",
+]
+
 #: Methods whose rows are envelopes of numbered entries (their names only).
 _ENVELOPES = frozenset({"system.multicall", "rpc.batch"})
+
+#: The columns of an incoming-call row, in the order :meth:`CallLogger.record_incoming`
+#: builds its tuple.
+INCOMING_KEYS = (
+    "created_at",
+    "method",
+    "version",
+    "protocol",
+    "path",
+    "params",
+    "result",
+    "ok",
+    "fault_code",
+    "fault_string",
+    "traceback",
+    "duration_ms",
+    "remote_addr",
+    "username",
+    "request_size",
+    "multicall_index",
+    "request_id",
+)
+_METHOD = INCOMING_KEYS.index("method")
 
 #: Settings of this component and their defaults.
 DEFAULTS: dict[str, Any] = {
@@ -108,27 +147,6 @@ class LogConfig:
         )
 
 
-class PendingRows:
-    """The incoming-call rows of one HTTP request, not written yet, and their budget."""
-
-    def __init__(self, budget: int) -> None:
-        self.rows: list[dict[str, Any]] = []
-        #: Bytes of params and results still allowed for this request.
-        self.left = budget
-        #: Rows whose params and result were not stored for lack of budget.
-        self.dropped = 0
-
-
-def over_budget_note(budget: int) -> str:
-    """What a row stores instead of its params and result once the budget is used up."""
-    return dump_plain(f"[not stored: RPCENABLE_LOG_REQUEST_BUDGET ({budget} bytes) used up]")
-
-
-def dump_plain(text: str) -> str:
-    """``text`` as a JSON string."""
-    return json.dumps(text, ensure_ascii=False)
-
-
 class CallLogger:
     """Writes log rows for one :class:`~flask_rpcenable.extension.RPCState`."""
 
@@ -156,75 +174,47 @@ class CallLogger:
         """
         cut = self.config.max_chars
         # A system.multicall, or a JSON-RPC batch ("rpc.batch"), around its entries.
-        envelope = record.method in _ENVELOPES and record.multicall_index is None
-        path = request_id = None
-        pending: PendingRows | None = None
-        if has_request_context():
-            path = request.path[:255]
-            request_id = g.get("_rpcenable_request_id")
-            if request_id is None:
-                # 32 random hex digits, like uuid4().hex, at a fraction of its cost.
-                request_id = g._rpcenable_request_id = os.urandom(16).hex()
-            pending = self._pending()
-        params_text, result_text = self._payload(record, envelope, pending)
-        row = {
-            "created_at": record.started_at,
-            "method": record.method[:255],
-            "version": record.version,
-            "protocol": record.protocol[:16],
-            "path": path,
-            "params": params_text,
-            "result": result_text,
-            "ok": record.ok,
-            "fault_code": record.fault_code,
-            "fault_string": cut_text(record.fault_string, cut),
-            "traceback": cut_text(record.traceback, cut, keep_tail=True),
-            "duration_ms": float(record.duration_ms),
-            "remote_addr": (record.remote_addr or None) and record.remote_addr[:45],
-            "username": record.username[:255] if record.username else None,
-            "request_size": record.request_size,
-            "multicall_index": record.multicall_index,
-            "request_id": request_id,
-        }
+        envelope = record.multicall_index is None and record.method in _ENVELOPES
+        pending = self._pending() if has_request_context() else None
+        params_text, result_text = row_texts(
+            record, envelope, pending, self.dump, self.config.request_budget
+        )
+        fault_string, trace = record.fault_string, record.traceback
+        remote_addr, username = record.remote_addr, record.username
+        row = (  # in the order of INCOMING_KEYS
+            record.started_at,
+            record.method[:255],
+            record.version,
+            record.protocol[:16],
+            None if pending is None else pending.path,
+            params_text,
+            result_text,
+            record.fault_code is None,  # ok
+            record.fault_code,
+            None if fault_string is None else cut_text(fault_string, cut),
+            None if trace is None else cut_text(trace, cut, keep_tail=True),
+            float(record.duration_ms),
+            remote_addr[:45] if remote_addr else None,
+            username[:255] if username else None,
+            record.request_size,
+            record.multicall_index,
+            None if pending is None else pending.request_id,
+        )
         if pending is None:
             self._insert([row], what=f"the record of RPC call {record.method!r}")
         else:
             pending.rows.append(row)
-
-    def _payload(
-        self, record: CallRecord, envelope: bool, pending: PendingRows | None
-    ) -> tuple[str, str | None]:
-        """The params and result texts of ``record``'s row, within the request's budget."""
-        budget = self.config.request_budget
-        if pending is not None and pending.left <= 0:
-            # Nothing fits any more: do not even serialize.
-            pending.dropped += 1
-            return over_budget_note(budget), None
-        params = summarize_multicall(record.params) if envelope else record.params
-        result = record.result
-        if envelope and isinstance(result, list):
-            # Each sub-call's row holds its result: count them here.
-            faults = sum(1 for r in result if isinstance(r, dict) and "result" not in r)
-            result = {"results": len(result) - faults, "faults": faults}
-        params_text = self.dump(params)
-        result_text = self.dump(result) if record.ok else None
-        if pending is None:
-            return params_text, result_text
-        size = len(params_text.encode("utf-8")) + (
-            len(result_text.encode("utf-8")) if result_text is not None else 0
-        )
-        if size > pending.left:
-            pending.dropped += 1
-            return over_budget_note(budget), None
-        pending.left -= size
-        return params_text, result_text
 
     def _pending(self) -> PendingRows:
         """This request's rows to write, set up (with their flush) on first use."""
         key = self._pending_key
         pending: PendingRows | None = g.get(key)
         if pending is None:
-            pending = PendingRows(self.config.request_budget)
+            request_id = g.get("_rpcenable_request_id")
+            if request_id is None:
+                # 32 random hex digits, like uuid4().hex, at a fraction of its cost.
+                request_id = g._rpcenable_request_id = os.urandom(16).hex()
+            pending = PendingRows(self.config.request_budget, request.path[:255], request_id)
             setattr(g, key, pending)
             after_this_request(self.flush)
         return pending
@@ -239,7 +229,7 @@ class CallLogger:
         if pending is None or not pending.rows:
             return response
         rows = pending.rows
-        what = f"the record of RPC call {rows[0]['method']!r}"
+        what = f"the record of RPC call {rows[0][_METHOD]!r}"
         if len(rows) > 1:
             what += f" and {len(rows) - 1} more of the same request"
         try:
@@ -256,42 +246,52 @@ class CallLogger:
 
     def write_outgoing(self, row: dict[str, Any]) -> None:
         """Write one :class:`OutgoingCall` row (built by :func:`record_outgoing`)."""
-        self._insert([row], insert=self._outgoing_insert)
+        self._insert([tuple(row.values())], insert=self._outgoing_insert, keys=tuple(row))
 
     # -- helpers -------------------------------------------------------------
 
     def dump(self, value: Any) -> str:
         """``value`` as redacted JSON text, cut at ``RPCENABLE_LOG_MAX_CHARS``."""
-        return dump_json(value, self.config.max_chars, self.config.redact_keys)
+        max_chars = self.config.max_chars
+        text = plain_json(value, max_chars)
+        if text is None:
+            text = dump_json(value, max_chars, self.config.redact_keys)
+        return text
 
     def engine(self) -> sa.Engine:
         """Where log rows are written: a pool of their own (see :func:`bookkeeping_engine`)."""
         return bookkeeping_engine(self.db)
 
     def _insert(
-        self, rows: list[dict[str, Any]], what: str = "a log row", insert: sa.Insert | None = None
+        self,
+        rows: list[tuple[Any, ...]],
+        what: str = "a log row",
+        insert: sa.Insert | None = None,
+        keys: tuple[str, ...] = INCOMING_KEYS,
     ) -> None:
-        # Its own connection and transaction: independent of db.session.
+        """Write ``rows`` (tuples in the order of ``keys``) in one transaction of their own."""
         statement = self._incoming_insert if insert is None else insert
-
-        def write(conn: sa.Connection) -> None:
-            if len(rows) == 1:
-                # The usual case: the statement's SQL, compiled once per
-                # dialect, sent as it is (no statement cache lookup).
-                self._prepare(statement, conn.dialect, rows[0]).execute(conn, rows[0])
-            else:  # several: SQLAlchemy batches them (insertmanyvalues, executemany)
-                conn.execute(statement, rows)
-
-        bookkeeping_write(self.db, write, what)
+        prepared = self._prepare(statement, self.engine().dialect, keys)
+        if prepared.local:
+            parameters = prepared.parameters(rows)
+            bookkeeping_write_with(
+                self.db,
+                lambda: bookkeeping_attempts(
+                    self.db, lambda engine: prepared.write_local(engine, parameters)
+                ),
+                what,
+            )
+        else:
+            bookkeeping_write(self.db, lambda conn: prepared.execute(conn, rows), what)
         self._maybe_prune()
 
     def _prepare(
-        self, statement: sa.Insert, dialect: sa.Dialect, row: dict[str, Any]
+        self, statement: sa.Insert, dialect: sa.Dialect, keys: tuple[str, ...]
     ) -> PreparedInsert:
         key = (id(statement), id(dialect))
         prepared = self._prepared.get(key)
-        if prepared is None or prepared.dialect is not dialect or prepared.keys != tuple(row):
-            prepared = self._prepared[key] = PreparedInsert(statement, dialect, tuple(row))
+        if prepared is None or prepared.dialect is not dialect or prepared.keys != keys:
+            prepared = self._prepared[key] = PreparedInsert(statement, dialect, keys)
         return prepared
 
     def _maybe_prune(self) -> None:
@@ -377,18 +377,3 @@ def record_outgoing(
         # Without an app logger to report to, stay silent.
         with contextlib.suppress(Exception):
             report_write_failure(current_app.logger, f"the log row of outgoing call {method!r}")
-
-
-def summarize_multicall(params: list[Any]) -> list[Any]:
-    """The multicall envelope's parameters as logged: the method names only.
-
-    Each sub-call has its own row with its own (redacted) parameters, so the
-    envelope does not repeat them (they may hold auth arguments).
-    """
-    if len(params) != 1 or not isinstance(params[0], list):
-        return [REDACTED] * len(params)
-    names = []
-    for call in params[0]:
-        name = call.get("methodName") if isinstance(call, dict) else None
-        names.append(name if isinstance(name, str) else "?")
-    return [{"methods": names}]

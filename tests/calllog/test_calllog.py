@@ -504,27 +504,6 @@ def test_budget_setting_is_checked(make_log_app: MakeLogApp) -> None:
         make_log_app(None, RPCENABLE_LOG_REQUEST_BUDGET=-1)
 
 
-def test_a_request_writes_its_rows_in_one_transaction(
-    db_url: str, make_log_app: MakeLogApp
-) -> None:
-    log = make_log_app(db_url)
-    log.call("echo", "first")  # the first write of a process also prunes old rows
-    commits: list[Any] = []
-
-    def on_commit(conn: Any) -> None:
-        commits.append(conn)
-
-    calls = [{"methodName": "echo", "params": [str(i)]} for i in range(10)]
-    sa.event.listen(sa.engine.Engine, "commit", on_commit)
-    try:
-        result = log.call("system.multicall", calls)
-    finally:
-        sa.event.remove(sa.engine.Engine, "commit", on_commit)
-    assert [r[0] for r in result] == [f"Server says: {i}" for i in range(10)]
-    assert len(commits) == 1
-    assert len(log.rows()) == 12
-
-
 def test_multicall_rows_are_committed_before_the_response(
     db_url: str, make_log_app: MakeLogApp, serve: Any
 ) -> None:
