@@ -1,6 +1,8 @@
 """Authentication: ``@rpc.auth``, HMAC verification, the replay cache, API users.
 
+- ``config``: the settings;
 - ``verifier``: :func:`mark_auth` and :class:`HMACAuthenticator` (schemes v1 and v2);
+- ``lookup``, ``prepared``, ``usercache``: the per-call database work;
 - ``nonces``: the replay cache;
 - ``signing``: what clients compute (signatures, auth arguments, headers);
 - ``users``: the API user model and key encryption;
@@ -16,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, request
 
 from ..cli import rpc_cli
-from ..settings import set_defaults
 from ..state import before_request_until_done
 from .cli import users_group
+from .config import AuthSettings
 from .marker import mark_auth
 from .nonces import (
     NonceStore,
@@ -28,7 +30,7 @@ from .nonces import (
     warn_about_backend,
 )
 from .users import has_secret, resolve_user_model
-from .verifier import DEFAULTS, HMACAuthenticator, parse_schemes, parse_window
+from .verifier import HMACAuthenticator
 
 if TYPE_CHECKING:
     from ..state import RPCState
@@ -42,9 +44,7 @@ def init_app(app: Flask, state: RPCState) -> None:
     :raises RuntimeError: on an invalid setting, a NullCache, or a user model
         that cannot be imported.
     """
-    set_defaults(app, DEFAULTS)
-    window = parse_window(app.config["RPCENABLE_AUTH_WINDOW"])
-    schemes = parse_schemes(app.config["RPCENABLE_AUTH_SCHEMES"])
+    settings = AuthSettings.from_app(app)
     cache = resolve_cache(app, state)
     backend = backend_of(app, cache)
     refuse_null_cache(backend)
@@ -55,10 +55,11 @@ def init_app(app: Flask, state: RPCState) -> None:
     state.models.APIUser = model
     state.dispatcher.authenticator = HMACAuthenticator(
         state,
-        window=window,
-        schemes=schemes,
-        nonces=NonceStore(backend, timeout=2 * window),
+        window=settings.window,
+        schemes=settings.schemes,
+        nonces=NonceStore(backend, timeout=2 * settings.window),
         user_model=model,
+        user_cache_seconds=settings.user_cache_seconds,
     )
     if state.primary:
         rpc_cli.add_command(users_group)

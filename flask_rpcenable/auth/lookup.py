@@ -5,12 +5,14 @@ deactivated, or given a new key, is refused on the very next call) and may
 stamp ``last_login``. This module does both with statements built once:
 
 - :class:`UserLookup` reads the active user's primary key, name and stored
-  key with one Core ``SELECT`` built once, on a connection of the library's
-  own pool (no ORM query, no statement to build per call), and only for a
+  key with one ``SELECT`` compiled once per dialect and run on a raw
+  connection of the library's own pool (:mod:`.prepared`), and only for a
   verified user hands the method an instance of the model, attached to the
   request's ``db.session`` without another query: the columns read are set,
-  any other column loads from the database when first used, exactly as an
-  expired attribute would;
+  any other column loads from the database when first used, exactly as for
+  an instance a query loaded with only those columns. With
+  ``RPCENABLE_AUTH_USER_CACHE_SECONDS`` set, the row of an active user is
+  reused for that long (:mod:`.usercache`);
 - :class:`LastLoginStamper` writes ``last_login`` at most once per
   :data:`LAST_LOGIN_INTERVAL` seconds per user and process.
 """
@@ -24,8 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.orm import attributes, identity, state
 
 from ..db import bookkeeping_engine, bookkeeping_write, utcnow
+from .prepared import PreparedSelect, needs_core
+from .usercache import TimedCache
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -39,14 +44,27 @@ LAST_LOGIN_INTERVAL = 60.0
 #: (the next call of each then writes once more).
 _STAMPS_MAX = 100_000
 
+#: Whether this SQLAlchemy has the internals a query uses to put a loaded
+#: instance into a session (checked once); without them the public
+#: ``make_transient_to_detached`` and ``Session.add`` do it, at about twice
+#: the cost.
+LOADER_ATTACH = hasattr(identity.IdentityMap, "_add_unpresent") and (
+    "expired_attributes" in getattr(state.InstanceState, "__annotations__", {})
+)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class FoundUser:
-    """The row of an active user, before the signature is checked."""
+    """The row of an active user, before the signature is checked.
+
+    ``remembered`` is true when it came from the opt-in user cache rather
+    than from the database just now.
+    """
 
     identity: tuple[Any, ...]
     username: str
     token: str
+    remembered: bool = False
 
 
 class UserLookup:
@@ -54,57 +72,112 @@ class UserLookup:
 
     :param db: the Flask-SQLAlchemy object the model lives on.
     :param model: the API user model (a :class:`~.users.BaseAPIUser`).
+    :param cache_seconds: how long a found row may be reused (0: never, the default).
     """
 
-    def __init__(self, db: SQLAlchemy, model: type) -> None:
+    def __init__(self, db: SQLAlchemy, model: type, cache_seconds: float = 0.0) -> None:
         self.db = db
         self.model = model
         self.mapper: orm.Mapper[Any] = sa.inspect(model)
-        table_cols = [self.mapper.get_property_by_column(c) for c in self.mapper.primary_key]
-        self._pk_keys = [prop.key for prop in table_cols]
+        key_of = self.mapper.get_property_by_column
         username = self.mapper.columns["username"]
         active = self.mapper.columns["active"]
         token = self.mapper.columns["api_key_encrypted"]
         self._columns = [*self.mapper.primary_key, username, token]
+        self._pk_count = len(self.mapper.primary_key)
+        #: Attribute keys of the columns read, then of ``active`` (known to be true).
+        self._keys = tuple(key_of(c).key for c in [*self._columns, active])
         self.statement = sa.select(*self._columns).where(
             username == sa.bindparam("username"), active.is_(True)
         )
+        self._prepared: dict[sa.Dialect, PreparedSelect] = {}
+        self._unread: frozenset[str] | None = None
+        self.cache: TimedCache[FoundUser] | None = (
+            TimedCache(cache_seconds) if cache_seconds > 0 else None
+        )
 
-    def find(self, username: str) -> FoundUser | None:
-        """The active user called ``username``, read now, or ``None``.
+    def find(self, username: str, *, fresh: bool = False) -> FoundUser | None:
+        """The active user called ``username``, or ``None``.
 
-        A Core statement built once (compiled once, from SQLAlchemy's cache)
-        on the library's own pool: the app's engine events see it, and its
-        errors are SQLAlchemy's.
+        Read from the database now, unless the opt-in cache holds a row read
+        less than ``cache_seconds`` ago (and ``fresh`` is false).
         """
-        with bookkeeping_engine(self.db).connect() as conn:
-            row = conn.execute(self.statement, {"username": username}).first()
+        cache = self.cache
+        if cache is not None and not fresh:
+            remembered = cache.get(username)
+            if remembered is not None:
+                return remembered
+        row = self._read(username)
         if row is None:
+            if cache is not None:
+                cache.forget(username)
             return None
-        count = len(self._pk_keys)
-        return FoundUser(tuple(row[:count]), row[count], row[count + 1])
+        count = self._pk_count
+        found = FoundUser(tuple(row[:count]), row[count], row[count + 1])
+        if cache is not None:
+            cache.put(username, FoundUser(found.identity, found.username, found.token, True))
+        return found
+
+    def _read(self, username: str) -> tuple[Any, ...] | None:
+        """The row, from the library's own pool: SQL compiled once, on the raw connection.
+
+        An engine with event listeners or SQL echo gets the Core statement
+        instead, so that they see it.
+        """
+        engine = bookkeeping_engine(self.db)
+        if needs_core(engine):
+            with engine.connect() as conn:
+                found = conn.execute(self.statement, {"username": username}).first()
+            return None if found is None else tuple(found)
+        prepared = self._prepared.get(engine.dialect)
+        if prepared is None:
+            types = [column.type for column in self._columns]
+            prepared = PreparedSelect(self.statement, types, engine.dialect)
+            self._prepared[engine.dialect] = prepared
+        return prepared.first(engine, {"username": username})
 
     def instance(self, found: FoundUser) -> Any:
         """The model instance of ``found`` in the request's ``db.session`` (no query).
 
         When the session holds that user already, its instance is returned.
+        Otherwise a new one is put into the session's identity map as a
+        query would put a row it loaded: the columns read are its committed
+        state (``active`` is true), every other attribute is expired and
+        loads from the database when first used.
         """
-        if not self.mapper.configured:
+        mapper = self.mapper
+        if not mapper.configured:
             orm.configure_mappers()  # what the first query would do
         session = self.db.session()
-        key = self.mapper.identity_key_from_primary_key(list(found.identity))
+        key = mapper.identity_key_from_primary_key(list(found.identity))
         existing = session.identity_map.get(key)
         if existing is not None:
             return existing
-        user = self.mapper.class_manager.new_instance()
-        for name, value in zip(self._pk_keys, found.identity, strict=True):
-            orm.attributes.set_committed_value(user, name, value)
-        orm.attributes.set_committed_value(user, "username", found.username)
-        orm.attributes.set_committed_value(user, "api_key_encrypted", found.token)
-        orm.attributes.set_committed_value(user, "active", True)
-        orm.make_transient_to_detached(user)
-        session.add(user)
+        user = mapper.class_manager.new_instance()
+        values = (*found.identity, found.username, found.token, True)
+        if not LOADER_ATTACH:
+            for name, value in zip(self._keys, values, strict=True):
+                attributes.set_committed_value(user, name, value)
+            orm.make_transient_to_detached(user)
+            session.add(user)
+            return user
+        # What a query does with a row it loaded (the instance is new, so it
+        # has no changes to commit), and the columns not read are expired.
+        user_state = attributes.instance_state(user)
+        user_state.dict.update(zip(self._keys, values, strict=True))
+        user_state.key = key
+        user_state.session_id = session.hash_key
+        session.identity_map._add_unpresent(user_state, key)
+        user_state.expired_attributes.update(self._expired_keys())
         return user
+
+    def _expired_keys(self) -> frozenset[str]:
+        """The column attributes of the model this lookup does not read."""
+        if self._unread is None:
+            self._unread = frozenset(
+                prop.key for prop in self.mapper.column_attrs if prop.key not in self._keys
+            )
+        return self._unread
 
 
 class LastLoginStamper:

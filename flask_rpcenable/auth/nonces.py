@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from flask_caching.backends.simplecache import SimpleCache
 
-from .verifier import DEFAULTS
+from .config import DEFAULTS
 
 if TYPE_CHECKING:
     from flask_caching import Cache
@@ -52,6 +52,23 @@ class ProcessNonceCache(SimpleCache):
     """
 
     _last_purge = 0.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The value every nonce entry holds, serialized once.
+        self._one = self.serializer.dumps("1")
+
+    def add(self, key: str, value: Any, timeout: Any = None) -> bool:
+        """SimpleCache's ``add``, without serializing a nonce's value ``"1"`` each time."""
+        with self._lock:
+            expires = self._normalize_timeout(timeout)
+            self._prune()
+            entry = self._cache.get(key)
+            if entry is not None and (entry[0] == 0 or entry[0] > time.time()):
+                return False
+            payload = self._one if value == "1" else self.serializer.dumps(value)
+            self._cache[key] = (expires, payload)
+            return True
 
     def _prune(self) -> None:
         if self._over_threshold():

@@ -15,7 +15,8 @@ an inactive user and a wrong signature alike), and only then the nonce is
 recorded with an atomic ``add`` in a shared cache (402 when it was already
 there). ``last_login`` is set with a single ``UPDATE``, at most once a
 minute per user (see ``auth/lookup.py``). The user is read from the database on
-every call; only decrypted keys are cached, by stored token and secrets.
+every call (unless the app opts into ``RPCENABLE_AUTH_USER_CACHE_SECONDS``, see
+``auth/usercache.py``); decrypted keys are cached, by stored token and secrets.
 
 Within one HTTP request (a multicall, a JSON-RPC batch) a user name that
 failed the signature check fails at once (406) for the rest of it, as does
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from flask import current_app, g
+from flask import Flask, current_app, g
 
 from ..dispatch import AuthResult, CallContext, Params
 from ..errors import (
@@ -48,7 +49,7 @@ from ..errors import (
 from ..params import V1_AUTH_PARAMS
 from ..redact import REDACTED
 from ..registry import Procedure
-from .lookup import LastLoginStamper, UserLookup
+from .lookup import FoundUser, LastLoginStamper, UserLookup
 from .marker import is_sql_criterion
 from .signing import (
     NONCE_RE,
@@ -72,24 +73,8 @@ if TYPE_CHECKING:
     from ..state import RPCState
     from .nonces import NonceStore
 
-__all__ = [
-    "DEFAULTS",
-    "HMACAuthenticator",
-]
+__all__ = ["HMACAuthenticator"]
 
-#: Settings of this component and their defaults.
-DEFAULTS: dict[str, Any] = {
-    "RPCENABLE_AUTH_WINDOW": 300,
-    "RPCENABLE_AUTH_SCHEMES": ("v1", "v2"),
-    "RPCENABLE_USER_MODEL": None,
-    "RPCENABLE_SECRET_KEY": None,
-    "RPCENABLE_SECRET_KEY_FALLBACKS": (),
-    "RPCENABLE_CACHE_TYPE": "SimpleCache",
-    "RPCENABLE_CACHE_KEY_PREFIX": "rpcenable_",
-    "RPCENABLE_CACHE_THRESHOLD": 100_000,
-}
-
-SCHEMES = ("v1", "v2")
 #: Failed user names per request after which every authentication in it is refused.
 MAX_FAILED_PER_REQUEST = 3
 _REQUEST_KEY = "_rpcenable_auth_seen"
@@ -126,26 +111,6 @@ HELP_V1 = (
 HELP_V2 = "scheme v2 (an 'Authorization: RPCEnable-HMAC-SHA256' header)"
 
 
-def parse_schemes(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [v for v in re.split(r"[,\s]+", value) if v]
-    try:
-        schemes = tuple(str(v).lower() for v in value)
-    except TypeError:
-        schemes = ()
-    if not schemes or any(s not in SCHEMES for s in schemes):
-        raise RuntimeError(
-            f"RPCENABLE_AUTH_SCHEMES must list some of {SCHEMES}, got {value!r}"
-        )
-    return tuple(s for s in SCHEMES if s in schemes)
-
-
-def parse_window(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise RuntimeError(f"RPCENABLE_AUTH_WINDOW must be a positive integer, got {value!r}")
-    return value
-
-
 @dataclass
 class _RequestAuth:
     """One request's failed ``(user model, user name)`` pairs and ``(user name, nonce)`` seen."""
@@ -161,6 +126,9 @@ class HMACAuthenticator:
     :param window: accepted clock difference in seconds, both ways.
     :param schemes: the enabled schemes, ``("v1", "v2")`` or a part of it.
     :param nonces: where nonces are recorded.
+    :param user_model: the API user model of methods that name none.
+    :param user_cache_seconds: how long a looked-up user row may be reused
+        (``RPCENABLE_AUTH_USER_CACHE_SECONDS``; 0, the default: never).
     """
 
     def __init__(
@@ -171,8 +139,10 @@ class HMACAuthenticator:
         schemes: Sequence[str],
         nonces: NonceStore,
         user_model: type,
+        user_cache_seconds: float = 0.0,
     ) -> None:
         self.state = state
+        self.user_cache_seconds = user_cache_seconds
         self.window = window
         self.schemes = tuple(schemes)
         self.nonces = nonces
@@ -287,7 +257,10 @@ class HMACAuthenticator:
         self, nonce: str, model: type, username: str, signature: Any, sign: Callable[[str], str]
     ) -> Any:
         """:meth:`_verify`, unless this request already failed for these credentials."""
-        seen: _RequestAuth = g.setdefault(_REQUEST_KEY, _RequestAuth())
+        seen: _RequestAuth | None = g.get(_REQUEST_KEY)
+        if seen is None:
+            seen = _RequestAuth()
+            setattr(g, _REQUEST_KEY, seen)
         if (username, nonce) in seen.nonces:
             raise RPCError(AUTH_NONCE_USED, MSG_REPLAY)
         if (model, username) in seen.failed or len(seen.failed) >= MAX_FAILED_PER_REQUEST:
@@ -314,18 +287,41 @@ class HMACAuthenticator:
         decryption and an HMAC with a throwaway key), and every failure has
         the same code and message.
         """
-        if not has_secret(current_app):
-            current_app.logger.error(
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if not has_secret(app):
+            app.logger.error(
                 "flask-rpcenable: an authenticated call was refused because no secret is "
                 "set: set SECRET_KEY or RPCENABLE_SECRET_KEY"
             )
             raise RPCError(SYSTEM_ERROR, MSG_UNCONFIGURED)
-        found = self._lookup(model).find(username)
+        lookup = self._lookup(model)
+        found = lookup.find(username)
+        matches = self._signed_by(app, found, username, signature, sign)
+        if not matches and found is not None and found.remembered:
+            # The remembered row may hold a key changed since: read it again.
+            found = lookup.find(username, fresh=True)
+            matches = self._signed_by(app, found, username, signature, sign)
+        if found is None or not matches:
+            raise RPCError(AUTH_FAILED, MSG_FAILED)
+        return lookup.instance(found)
+
+    def _signed_by(
+        self,
+        app: Flask,
+        found: FoundUser | None,
+        username: str,
+        signature: Any,
+        sign: Callable[[str], str],
+    ) -> bool:
+        """Whether ``signature`` is the one made with the key of ``found``.
+
+        Without a user, a throwaway key does the same work (and fails).
+        """
         token = found.token if found is not None else self._dummy_token()
         try:
             api_key = decrypt_api_key(token)
         except RuntimeError:
-            current_app.logger.error(
+            app.logger.error(
                 "flask-rpcenable: the API key of user %r cannot be decrypted with the "
                 "configured secrets; set RPCENABLE_SECRET_KEY_FALLBACKS or rotate the key",
                 username,
@@ -335,10 +331,7 @@ class HMACAuthenticator:
         given = signature.encode("utf-8", "replace") if isinstance(signature, str) else b""
         if len(given) > _MAX_SIGNATURE:
             given = b""
-        matches = hmac.compare_digest(expected, given)
-        if found is None or not matches:
-            raise RPCError(AUTH_FAILED, MSG_FAILED)
-        return self._lookup(model).instance(found)
+        return hmac.compare_digest(expected, given)
 
     def _finish(self, model: type, user: Any, username: str, nonce: str) -> None:
         """Record the nonce (402 if seen) and stamp ``last_login`` (at most once a minute)."""
@@ -361,7 +354,8 @@ class HMACAuthenticator:
     def _lookup(self, model: type) -> UserLookup:
         lookup = self._lookups.get(model)
         if lookup is None:
-            lookup = self._lookups[model] = UserLookup(self.state.db, model)
+            lookup = UserLookup(self.state.db, model, self.user_cache_seconds)
+            self._lookups[model] = lookup
         return lookup
 
     def _passes_filter(self, model: type, user: Any, user_filter: Any) -> bool:

@@ -1,0 +1,147 @@
+"""A ``SELECT`` compiled once and run on a raw DBAPI connection of a pool.
+
+Executing even a cached Core statement costs SQLAlchemy a
+:class:`~sqlalchemy.engine.Connection`, a cache lookup and an execution
+context on every call: on a local SQLite file that is several times what
+the database spends on the one-row read of an API user. A
+:class:`PreparedSelect` keeps the statement's SQL for one dialect, checks a
+connection out of the engine's pool, runs the SQL on its DBAPI cursor and
+hands the connection back (the pool resets it, as for any other use).
+
+What SQLAlchemy would do around it is kept: a DBAPI error is raised as
+SQLAlchemy's :class:`~sqlalchemy.exc.DBAPIError`, and a connection the
+database dropped is invalidated, so the pool opens a fresh one next time.
+Engine event listeners and SQL echo need SQLAlchemy's own execution: the
+caller checks :func:`needs_core` and takes the Core path when it is true.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+__all__ = ["PreparedSelect", "needs_core"]
+
+
+def needs_core(engine: sa.Engine) -> bool:
+    """Whether ``engine`` has event listeners or echoes SQL.
+
+    Such an engine must see every statement (an app's SQL instrumentation,
+    a test counting queries, ``echo``), so the statement goes through
+    SQLAlchemy's :class:`~sqlalchemy.engine.Connection` instead. SQLAlchemy
+    decides by the same flag whether to dispatch events at all; where a
+    version lacks it, the answer is "yes" (the Core path is always right).
+    """
+    return bool(getattr(engine, "_has_events", True)) or engine.logger.isEnabledFor(logging.INFO)
+
+
+class PreparedSelect:
+    """A ``SELECT`` compiled once for one dialect, with its bind and result processors.
+
+    :param statement: the statement; its bound parameters are given by name
+        to :meth:`first`.
+    :param types: the types of its selected columns, in order.
+    :param dialect: the dialect to compile for.
+    """
+
+    def __init__(
+        self,
+        statement: sa.Select[Any],
+        types: Sequence[sa.types.TypeEngine[Any]],
+        dialect: sa.Dialect,
+    ) -> None:
+        self.dialect = dialect
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        #: The values of the statement's own binds; those given to :meth:`first`
+        #: are placeholders until then.
+        required = {name: None for name, bind in compiled.binds.items() if bind.required}
+        self._defaults: dict[str, Any] = dict(compiled.construct_params(required))
+        #: A bind's name as the driver sees it (a few characters are escaped).
+        self._escaped: dict[str, str] = dict(compiled.escaped_bind_names or {})
+        self._order: tuple[str, ...] | None = (
+            tuple(compiled.positiontup or ()) if compiled.positional else None
+        )
+        self._binds: dict[str, Callable[[Any], Any]] = {
+            self._escaped.get(name, name): proc
+            for name, bind in compiled.binds.items()
+            if (proc := bind.type.dialect_impl(dialect).bind_processor(dialect))
+        }
+        self._types = list(types)
+        #: Per column, its result processor or ``None``; known after the first row
+        #: (an empty list when no column needs one).
+        self._results: list[Callable[[Any], Any] | None] | None = None
+        self._error: type[Exception] = dialect.loaded_dbapi.Error
+
+    def params(self, values: dict[str, Any]) -> Any:
+        """The DBAPI parameters for ``values`` (a tuple or a dict, as the driver takes)."""
+        merged = dict(self._defaults)
+        for name, value in values.items():
+            merged[self._escaped.get(name, name)] = value
+        for name, proc in self._binds.items():
+            if merged[name] is not None:
+                merged[name] = proc(merged[name])
+        if self._order is None:
+            return merged
+        return tuple(merged[name] for name in self._order)
+
+    def first(self, engine: sa.Engine, values: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The first row for ``values``, read on a connection of ``engine``'s pool.
+
+        :raises sqlalchemy.exc.DBAPIError: when the database fails.
+        """
+        params = self.params(values)
+        connection: Any = None
+        cursor: Any = None
+        try:
+            connection = engine.raw_connection()
+            cursor = connection.cursor()
+            cursor.execute(self.sql, params)
+            row = cursor.fetchone()
+            if row is not None and self._results is None:
+                self._results = self._processors(cursor.description)
+            cursor.close()
+        except self._error as exc:
+            raise self._wrap(exc, params, connection, cursor) from exc
+        finally:
+            if connection is not None:
+                connection.close()
+        if row is None:
+            return None
+        results = self._results
+        if not results:
+            return tuple(row)
+        return tuple(
+            proc(value) if proc is not None and value is not None else value
+            for proc, value in zip(results, row, strict=True)
+        )
+
+    def _processors(self, description: Any) -> list[Callable[[Any], Any] | None]:
+        dialect = self.dialect
+        found = [
+            kind.dialect_impl(dialect).result_processor(dialect, column[1])
+            for kind, column in zip(self._types, description, strict=True)
+        ]
+        return found if any(proc is not None for proc in found) else []
+
+    def _wrap(self, exc: Exception, params: Any, connection: Any, cursor: Any) -> sa.exc.DBAPIError:
+        """SQLAlchemy's exception for a DBAPI one; a dropped connection is invalidated."""
+        invalidated = False
+        if connection is not None:
+            try:
+                invalidated = bool(self.dialect.is_disconnect(exc, connection, cursor))
+            except Exception:  # noqa: BLE001  (a failing check is no reason to hide the error)
+                invalidated = False
+            if invalidated:
+                connection.invalidate(exc)
+        return sa.exc.DBAPIError.instance(  # type: ignore[return-value]
+            self.sql,
+            params,
+            exc,
+            self._error,
+            connection_invalidated=invalidated,
+            dialect=self.dialect,
+        )

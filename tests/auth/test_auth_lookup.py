@@ -1,0 +1,294 @@
+"""The user lookup of an authenticated call (issue 13).
+
+By default the user is read on every call, with SQL compiled once and run on
+a raw connection of the library's own pool (an engine with listeners or SQL
+echo gets SQLAlchemy's own execution, so that they see it); database errors
+stay SQLAlchemy's and a dropped connection is invalidated. The method gets
+an instance put into the request's ``db.session`` as a query would put a
+loaded row: in the session, with no changes, its other columns and
+relationships loading on first use.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+import xmlrpc.client
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from auth_helpers import AuthEnv, fault_of, make_env, new_app, v1
+from flask_sqlalchemy import SQLAlchemy
+from log_app import fresh_pg_database
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from flask_rpcenable import RPCEnable
+from flask_rpcenable.auth import lookup, prepared
+from flask_rpcenable.auth.users import BaseAPIUser, create_api_user, encrypt_api_key
+from flask_rpcenable.db import bookkeeping_engine
+
+
+@pytest.fixture
+def raw_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts lookups on the raw path; no engine counts as listened to meanwhile.
+
+    (An earlier test listening on the ``Engine`` class leaves SQLAlchemy's
+    class-wide flag set for the rest of the process.)
+    """
+    monkeypatch.setattr(sa.engine.Engine, "_has_events", False)
+    reads: list[str] = []
+    original = prepared.PreparedSelect.first
+
+    def first(self: Any, engine: Any, values: dict[str, Any]) -> Any:
+        reads.append(values["username"])
+        return original(self, engine, values)
+
+    monkeypatch.setattr(prepared.PreparedSelect, "first", first)
+    return reads
+
+
+@pytest.fixture
+def env(tmp_path: Path, serve: Callable[..., Any]) -> AuthEnv:
+    environment = make_env(tmp_path, serve=serve)
+    environment.add_user("alice")
+    return environment
+
+
+def _call(env: AuthEnv, key: str | None = None, name: str = "alice") -> Any:
+    return env.proxy().auth_echo(*v1(name, key or env.keys[name]), "x")
+
+
+def _set(env: AuthEnv, name: str, **values: Any) -> None:
+    with env.app.app_context():
+        env.db.session.execute(
+            sa.update(env.model).where(env.model.username == name).values(**values)
+        )
+        env.db.session.commit()
+
+
+def _lookup(env: AuthEnv) -> lookup.UserLookup:
+    return env.rpc.state(env.app).dispatcher.authenticator._lookup(env.model)
+
+
+def test_the_user_is_read_on_every_call_by_default(env: AuthEnv, raw_reads: list[str]) -> None:
+    assert [_call(env) for _ in range(3)] == ["User alice says: x"] * 3
+    assert raw_reads == ["alice"] * 3
+    assert _lookup(env).cache is None
+    # A wrong signature costs one read too (the second read is for remembered rows only).
+    assert fault_of(lambda: _call(env, "not-alices-key-" * 3)).faultCode == 406
+    assert raw_reads == ["alice"] * 4
+    _set(env, "alice", active=False)
+    assert fault_of(lambda: _call(env)).faultCode == 406
+    _set(env, "alice", active=True)
+    new = "a-brand-new-key-0123456789abcdef"
+    with env.app.app_context():
+        _set(env, "alice", api_key_encrypted=encrypt_api_key(new, env.app))
+    assert fault_of(lambda: _call(env)).faultCode == 406
+    assert _call(env, new) == "User alice says: x"
+
+
+def test_engine_listeners_see_the_lookup(env: AuthEnv, raw_reads: list[str]) -> None:
+    seen: list[str] = []
+    with env.app.app_context():
+        engine = bookkeeping_engine(env.db)
+
+    def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        assert _call(env) == "User alice says: x"
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listen)
+    assert [s for s in seen if s.lstrip().upper().startswith("SELECT")], seen
+    assert raw_reads == []
+
+
+def test_sql_echo_sees_the_lookup(
+    env: AuthEnv, raw_reads: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
+        assert _call(env) == "User alice says: x"
+    assert any("api_key_encrypted" in r.getMessage() for r in caplog.records)
+    assert raw_reads == []
+
+
+def test_database_errors_are_sqlalchemys_and_the_connection_goes_back(
+    env: AuthEnv, raw_reads: list[str]
+) -> None:
+    with env.app.app_context():
+        engine = bookkeeping_engine(env.db)
+        assert _lookup(env).find("alice") is not None
+        with env.db.engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {env.model.__tablename__} RENAME TO gone")
+        with pytest.raises(sa.exc.OperationalError, match="no such table") as info:
+            _lookup(env).find("alice")
+        assert not info.value.connection_invalidated
+        assert engine.pool.checkedout() == 0
+    assert raw_reads == ["alice", "alice"]
+
+
+def test_a_dropped_connection_is_invalidated(
+    env: AuthEnv, raw_reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connections: list[Any] = []
+    with env.app.app_context():
+        engine = bookkeeping_engine(env.db)
+        sa.event.listen(engine.pool, "checkout", lambda dbapi, *_: connections.append(dbapi))
+        assert _lookup(env).find("alice") is not None
+        with env.db.engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {env.model.__tablename__} RENAME TO gone")
+        with monkeypatch.context() as patch:
+            patch.setattr(engine.dialect, "is_disconnect", lambda *args: True)
+            with pytest.raises(sa.exc.DBAPIError) as info:
+                _lookup(env).find("alice")
+        assert info.value.connection_invalidated
+        with env.db.engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE gone RENAME TO {env.model.__tablename__}")
+        assert _lookup(env).find("alice") is not None
+    # The pool threw the failed connection away and opened a new one.
+    assert len(connections) == 3 and connections[2] is not connections[0]
+    assert raw_reads == ["alice"] * 3
+
+
+# -- the instance handed to the method ------------------------------------------------
+
+
+@pytest.fixture(params=[True, False], ids=["as-a-query-loads", "public-api"])
+def loader_attach(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Both ways of putting the instance into the session (the second one is the
+    fallback for a SQLAlchemy without the internals the first one uses)."""
+    monkeypatch.setattr(lookup, "LOADER_ATTACH", request.param)
+    return bool(request.param)
+
+
+def test_the_instance_is_in_the_session_as_if_loaded(
+    tmp_path: Path, serve: Callable[..., Any], loader_attach: bool
+) -> None:
+    seen: dict[str, Any] = {}
+    stamp = datetime.datetime(2001, 2, 3, 4, 5, 6)
+
+    def setup(rpc: RPCEnable, db: SQLAlchemy) -> None:
+        @rpc.register
+        @rpc.auth
+        def inspect_user(user: Any) -> str:
+            statements: list[str] = []
+
+            def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+                statements.append(" ".join(statement.split()).upper())
+
+            sa.event.listen(db.engine, "before_cursor_execute", listen)
+            try:
+                state = sa.inspect(user)
+                seen["persistent"] = state.persistent and user in db.session
+                seen["unchanged"] = not db.session.dirty and not db.session.new
+                seen["same"] = db.session.get(type(user), user.id) is user
+                seen["queries before use"] = list(statements)
+                seen["created_at"] = user.created_at
+                db.session.commit()  # nothing to write
+                seen["writes"] = [s for s in statements if not s.startswith("SELECT")]
+                user.last_login = stamp
+                db.session.commit()
+            finally:
+                sa.event.remove(db.engine, "before_cursor_execute", listen)
+            return user.username
+
+    env = make_env(tmp_path, serve=serve, setup=setup)
+    env.add_user("alice")
+    assert env.proxy().inspect_user(*v1("alice", env.keys["alice"])) == "alice"
+    assert seen["persistent"] and seen["unchanged"] and seen["same"]
+    assert seen["queries before use"] == []
+    assert seen["created_at"] is not None
+    assert seen["writes"] == []
+    assert env.user("alice").last_login.replace(tzinfo=None) == stamp
+
+
+def test_a_user_twice_in_one_request_is_one_instance(tmp_path: Path, serve: Any) -> None:
+    users: list[Any] = []
+
+    def setup(rpc: RPCEnable, db: SQLAlchemy) -> None:
+        @rpc.register
+        @rpc.auth
+        def keep(user: Any) -> bool:
+            users.append(user)
+            return True
+
+    env = make_env(tmp_path, serve=serve, setup=setup)
+    key = env.add_user("alice")
+    multi = xmlrpc.client.MultiCall(env.proxy())
+    multi.keep(*v1("alice", key))
+    multi.keep(*v1("alice", key))
+    assert list(multi()) == [True, True]
+    assert len(users) == 2 and users[0] is users[1]
+
+
+# -- a model of one's own: a UUID key (a type with result processing), a relationship --
+
+member_db = SQLAlchemy()
+
+
+class Team(member_db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "test_lookup_team"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(50))
+
+
+class Member(BaseAPIUser, member_db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "test_lookup_member"
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    team_id: Mapped[int | None] = mapped_column(sa.ForeignKey("test_lookup_team.id"))
+    team: Mapped[Team | None] = relationship()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'members.sqlite'}"
+    else:
+        with fresh_pg_database() as url:
+            yield url
+
+
+def test_a_model_of_ones_own_on_both_databases(
+    tmp_path: Path,
+    serve: Callable[..., Any],
+    database_url: str,
+    raw_reads: list[str],
+    loader_attach: bool,
+) -> None:
+    app = new_app(tmp_path, RPCENABLE_USER_MODEL=Member, SQLALCHEMY_DATABASE_URI=database_url)
+    member_db.init_app(app)
+    rpc = RPCEnable()
+
+    @rpc.register
+    @rpc.auth
+    def team_of(member: Member) -> list[Any]:
+        same = member_db.session.get(Member, member.id) is member
+        return [isinstance(member.id, uuid.UUID), same, member.team.name if member.team else ""]
+
+    rpc.init_app(app, db=member_db)
+    with app.app_context():
+        member_db.create_all()
+        team = Team(name="blue")
+        member_db.session.add(team)
+        member_db.session.commit()
+        member, key = create_api_user(member_db, Member, "ann")
+        member.team_id = team.id
+        member_db.session.commit()
+    proxy = xmlrpc.client.ServerProxy(serve(app).url + "/rpc/")
+    try:
+        assert proxy.team_of(*v1("ann", key)) == [True, True, "blue"]
+        with app.app_context():
+            member_db.session.execute(sa.update(Member).values(active=False))
+            member_db.session.commit()
+        assert fault_of(lambda: proxy.team_of(*v1("ann", key))).faultCode == 406
+        assert raw_reads == ["ann", "ann"]
+    finally:
+        with app.app_context():
+            member_db.session.remove()
+            for engine in (member_db.engine, bookkeeping_engine(member_db)):
+                engine.dispose()

@@ -1,0 +1,161 @@
+"""The opt-in user cache, ``RPCENABLE_AUTH_USER_CACHE_SECONDS`` (issue 13).
+
+With it, the row of an active user is reused for at most that many seconds
+per process: a deactivation takes effect once the time has passed. A new or
+reactivated user works at once (only active users are kept), and a
+signature that fails against a remembered row reads the row again, so a
+new key works at once. The clock is the cache's own, set by the tests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from auth_helpers import AuthEnv, fault_of, make_env, v1
+
+from flask_rpcenable.auth import prepared
+from flask_rpcenable.auth.nonces import ProcessNonceCache
+from flask_rpcenable.auth.usercache import TimedCache
+from flask_rpcenable.auth.users import encrypt_api_key, generate_api_key
+
+SECONDS = 30
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The user names read from the database (on the raw path, which every engine takes)."""
+    found: list[str] = []
+    original_first = prepared.PreparedSelect.first
+
+    def first(self: Any, engine: Any, values: dict[str, Any]) -> Any:
+        found.append(values["username"])
+        return original_first(self, engine, values)
+
+    monkeypatch.setattr(sa.engine.Engine, "_has_events", False)
+    monkeypatch.setattr(prepared.PreparedSelect, "first", first)
+    return found
+
+
+@pytest.fixture
+def env(tmp_path: Path, serve: Callable[..., Any]) -> AuthEnv:
+    environment = make_env(tmp_path, serve=serve, RPCENABLE_AUTH_USER_CACHE_SECONDS=SECONDS)
+    environment.add_user("alice")
+    return environment
+
+
+@pytest.fixture
+def clock(env: AuthEnv) -> Clock:
+    lookup = env.rpc.state(env.app).dispatcher.authenticator._lookup(env.model)
+    assert lookup.cache is not None and lookup.cache.seconds == SECONDS
+    lookup.cache.clock = Clock()
+    return lookup.cache.clock
+
+
+def _call(env: AuthEnv, key: str | None = None, name: str = "alice") -> Any:
+    return env.proxy().auth_echo(*v1(name, key or env.keys[name]), "x")
+
+
+def _set(env: AuthEnv, name: str, **values: Any) -> None:
+    with env.app.app_context():
+        env.db.session.execute(
+            sa.update(env.model).where(env.model.username == name).values(**values)
+        )
+        env.db.session.commit()
+
+
+OK = "User alice says: x"
+
+
+def test_a_deactivation_takes_effect_once_the_time_has_passed(
+    env: AuthEnv, clock: Clock, reads: list[str]
+) -> None:
+    assert _call(env) == OK
+    _set(env, "alice", active=False)
+    clock.now += SECONDS - 1
+    assert _call(env) == OK  # still remembered
+    assert reads == ["alice"]
+    clock.now += 1
+    assert fault_of(lambda: _call(env)).faultCode == 406
+    assert reads == ["alice", "alice"]
+
+
+def test_new_and_reactivated_users_work_at_once(
+    env: AuthEnv, clock: Clock, reads: list[str]
+) -> None:
+    assert fault_of(lambda: _call(env, "k" * 43, name="dave")).faultCode == 406
+    env.add_user("dave")
+    assert _call(env, name="dave") == "User dave says: x"
+    _set(env, "alice", active=False)
+    assert fault_of(lambda: _call(env)).faultCode == 406
+    _set(env, "alice", active=True)
+    assert _call(env) == OK
+    assert reads == ["dave", "dave", "alice", "alice"]
+
+
+def test_a_new_key_works_at_once_and_then_the_old_one_stops(
+    env: AuthEnv, clock: Clock, reads: list[str]
+) -> None:
+    old = env.keys["alice"]
+    assert _call(env, old) == OK
+    new = generate_api_key()
+    with env.app.app_context():
+        _set(env, "alice", api_key_encrypted=encrypt_api_key(new, env.app))
+    assert _call(env, old) == OK  # the remembered row still has the old key
+    assert _call(env, new) == OK  # it fails against the row, so the row is read again
+    assert fault_of(lambda: _call(env, old)).faultCode == 406
+    assert reads == ["alice", "alice", "alice"]
+
+
+def test_a_wrong_signature_is_refused_after_one_more_read(
+    env: AuthEnv, clock: Clock, reads: list[str]
+) -> None:
+    assert _call(env) == OK
+    assert fault_of(lambda: _call(env, "not-alices-key-" * 3)).faultCode == 406
+    assert reads == ["alice", "alice"]
+
+
+def test_the_memory_is_bounded_and_forgets_expired_entries() -> None:
+    clock = Clock()
+    cache: TimedCache[int] = TimedCache(10, size=3, clock=clock)
+    for i in range(5):
+        cache.put(f"user{i}", i)
+    assert len(cache) == 3
+    assert [cache.get(f"user{i}") for i in range(5)] == [None, None, 2, 3, 4]
+    cache.put("user2", 22)  # stored again: now the newest
+    cache.put("user5", 5)
+    assert [cache.get(f"user{i}") for i in (2, 3, 5)] == [22, None, 5]
+    clock.now += 10
+    assert cache.get("user5") is None and len(cache) == 2  # user4, user2 left
+    cache.forget("user2")
+    assert len(cache) == 1
+
+
+@pytest.mark.parametrize("value", [-1, "5", True, None])
+def test_the_setting_is_checked(tmp_path: Path, value: Any) -> None:
+    with pytest.raises(RuntimeError, match="RPCENABLE_AUTH_USER_CACHE_SECONDS"):
+        make_env(tmp_path, RPCENABLE_AUTH_USER_CACHE_SECONDS=value)
+
+
+def test_process_nonce_cache_add() -> None:
+    cache = ProcessNonceCache(threshold=100)
+    assert cache.add("n1", "1", timeout=60)
+    assert not cache.add("n1", "1", timeout=60)
+    assert cache.get("n1") == "1"
+    cache._cache["n1"] = (time.time() - 1, cache._cache["n1"][1])  # expired
+    assert cache.add("n1", "1", timeout=60)
+    assert cache.add("other", {"a": 1}, timeout=0)
+    assert not cache.add("other", "x")
+    assert cache.get("other") == {"a": 1}
