@@ -119,7 +119,8 @@ class Authenticator(Protocol):
     def verify_request(self, ctx: CallContext) -> AuthResult | None:
         """Check request-level credentials on the raw body, before parsing.
 
-        Returns ``None`` when the request carries none; raises
+        Called only for requests with an ``Authorization`` header. Returns
+        ``None`` when that header carries no credentials of this scheme; raises
         :class:`~flask_rpcenable.errors.RPCError` when they are present and wrong.
         """
 
@@ -176,16 +177,17 @@ class Dispatcher:
         :returns: the result, or ``present(result)``.
         :raises RPCError: whatever went wrong, already recorded.
         """
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
         if not (self.recorders or _listened()):
             # Nothing records or listens (the usual case with the log off):
-            # no record to build, no clock to read.
+            # no record to build, no clock to read, no app to look up.
             try:
-                result = self._run(app, ctx, method, params, None, system or _NO_SYSTEM)
+                result = self._run(None, ctx, method, params, None, system or _NO_SYSTEM)
                 return result if present is None else present(result)
             except Exception as exc:
                 record = self._record(ctx, method, params, multicall_index)
+                app = current_app._get_current_object()  # type: ignore[attr-defined]
                 raise self._error(app, method, exc, record) from None
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
         record = self._record(ctx, method, params, multicall_index)
         start = time.perf_counter()
         failure: BaseException | None = None
@@ -234,7 +236,10 @@ class Dispatcher:
         record: CallRecord | None,
         system: Mapping[str, SystemMethod],
     ) -> Any:
-        """Find, authenticate, bind and run; ``record`` is ``None`` when nothing records."""
+        """Find, authenticate, bind and run.
+
+        ``record`` is ``None`` when nothing records, and ``app`` then too.
+        """
         builtin = system.get(method)
         if builtin is not None:
             if record is not None:
@@ -260,6 +265,8 @@ class Dispatcher:
         if record is not None:
             _send_started(app, record)
         if procedure.is_async:
+            if app is None:
+                app = current_app._get_current_object()  # type: ignore[attr-defined]
             return app.ensure_sync(procedure.func)(*args, **kwargs)
         return procedure.func(*args, **kwargs)
 

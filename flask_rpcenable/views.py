@@ -82,7 +82,8 @@ def make_blueprint(state: RPCState) -> Blueprint:
         ctx.body = body
         ctx.request_size = len(body)
         try:
-            if dispatcher.authenticator is not None:
+            # Request-level credentials come in an Authorization header.
+            if dispatcher.authenticator is not None and "HTTP_AUTHORIZATION" in req.environ:
                 ctx.verified = dispatcher.authenticator.verify_request(ctx)
         except RPCError as error:
             # A failed scheme-v2 signature is logged under the method called

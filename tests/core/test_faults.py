@@ -405,7 +405,8 @@ def test_a_bug_before_parsing_is_an_application_error_not_a_500(tmp_path, caplog
 
     dispatcher.authenticator = BrokenAuthenticator()  # type: ignore[assignment]
     with running(app) as base:
-        reply = post(base + "/rpc/", call_body("add", 1, 2))
+        # It checks requests that carry an Authorization header.
+        reply = post(base + "/rpc/", call_body("add", 1, 2), {"Authorization": "RPC-HMAC x"})
     fault = reply.fault()
     assert fault.faultCode == APPLICATION_ERROR
     assert SECRET.encode() not in reply.body
