@@ -59,7 +59,11 @@ def _escape(text: str) -> str:
 
     :raises _UnsendableText: for characters XML 1.0 cannot carry at all.
     """
-    if not (text.isascii() and text.isprintable()) and _INVALID_XML_CHARS.search(text):
+    if text.isascii() and text.isprintable():  # the usual text: no CR, nothing invalid
+        if "&" in text or "<" in text or ">" in text:
+            return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return text
+    if _INVALID_XML_CHARS.search(text):
         raise _UnsendableText("characters XML 1.0 cannot carry")
     if "&" in text:
         text = text.replace("&", "&amp;")
