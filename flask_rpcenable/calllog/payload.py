@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 from ..redact import REDACTED
@@ -29,10 +30,10 @@ __all__ = [
     "summarize_multicall",
 ]
 
-#: The same settings as the encoder of :func:`~flask_rpcenable.redact.dump_json`.
-_encode = json.JSONEncoder(ensure_ascii=False).encode
-#: Values written as they are: nothing in them to redact, shorten or convert.
+#: Exactly these types are written by :func:`plain_json`: nothing in them to redact,
+#: shorten or convert (a subclass may encode otherwise).
 _NUMBERS = frozenset({int, float, bool, type(None)})
+_INFINITY = float("inf")
 
 
 class PendingRows:
@@ -55,30 +56,47 @@ def plain_json(value: Any, max_chars: int) -> str | None:
     That is a string, a number, a boolean or ``None``, or a list or tuple of
     them, whose JSON text is at most ``max_chars`` long: no struct (whose
     keys may name secrets), no bytes or dates (which are converted). Then
-    :func:`~flask_rpcenable.redact.dump_json` would give the same text, at
-    several times the cost. Exact types only: a subclass may encode otherwise.
+    :func:`~flask_rpcenable.redact.dump_json` would give the same text (the
+    standard library's encoder, ``ensure_ascii=False``), at several times
+    the cost. Exact types only: a subclass may encode otherwise.
     """
     kind = type(value)
-    if kind is str:
-        if len(value) > max_chars:
+    if kind is not list and kind is not tuple:
+        text = _scalar_json(value, max_chars)
+        return text if text is not None and len(text) <= max_chars else None
+    parts = []
+    length = 0  # of the text so far, with a ", " after each part
+    for item in value:
+        part = _scalar_json(item, max_chars)
+        if part is None:
             return None
-    elif kind is list or kind is tuple:
-        # A lower bound of the text's length, to give up early on a long list.
-        left = max_chars
-        for item in value:
-            item_kind = type(item)
-            if item_kind is str:
-                left -= len(item) + 3
-            elif item_kind in _NUMBERS:
-                left -= 2
-            else:
-                return None
-            if left < 0:
-                return None
-    elif kind not in _NUMBERS:
+        length += len(part) + 2
+        if length > max_chars:  # "[" + parts + "]" would be longer still
+            return None
+        parts.append(part)
+    return "[" + ", ".join(parts) + "]"
+
+
+def _scalar_json(value: Any, max_chars: int) -> str | None:
+    """The JSON text of one string, number, boolean or ``None`` (``None`` for anything else)."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value) if len(value) <= max_chars else None
+    if kind not in _NUMBERS:
         return None
-    text = _encode(value)
-    return text if len(text) <= max_chars else None
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if value != value:  # as json writes floats (allow_nan)
+        return "NaN"
+    if value == _INFINITY:
+        return "Infinity"
+    if value == -_INFINITY:
+        return "-Infinity"
+    return float.__repr__(value)
 
 
 def row_texts(

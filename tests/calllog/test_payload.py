@@ -65,6 +65,8 @@ def test_the_shortcut_gives_the_text_of_the_full_walk(value: Any, max_chars: int
         [1, "a", None, False, 1.5],
         ("a", 1),
         "x" * 98,  # 100 characters of JSON: exactly the limit
+        ["x" * 96],  # the same in a list
+        [1] * 33,  # "[1, 1, ..., 1]": 99 characters
     ],
 )
 def test_plain_values_take_the_shortcut(value: Any) -> None:
@@ -84,6 +86,9 @@ def test_plain_values_take_the_shortcut(value: Any) -> None:
         Name("n"),
         ["é" * 40, "é" * 40, "é" * 40],  # over the limit
         "x" * 99,  # 101 characters of JSON
+        ["x" * 97],
+        [1] * 34,  # 102 characters
+        ["x" * 90] * 1000,  # given up at the second item
         list(range(1000)),
     ],
 )
