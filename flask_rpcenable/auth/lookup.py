@@ -148,8 +148,8 @@ class UserLookup:
         mapper = self.mapper
         if not mapper.configured:
             orm.configure_mappers()  # what the first query would do
-        session = self.db.session()
-        key = mapper.identity_key_from_primary_key(list(found.identity))
+        session = self.db.session.registry()  # the request's session, made on first use
+        key = mapper.identity_key_from_primary_key(found.identity)
         existing = session.identity_map.get(key)
         if existing is not None:
             return existing
@@ -192,6 +192,9 @@ class LastLoginStamper:
         """Whether this user's stamp is due now (then it counts as written)."""
         now = time.monotonic()
         key = (model, identity)
+        last = self._last.get(key)
+        if last is not None and now - last < LAST_LOGIN_INTERVAL:
+            return False  # the common case, decided without the lock
         with self._lock:
             last = self._last.get(key)
             if last is not None and now - last < LAST_LOGIN_INTERVAL:

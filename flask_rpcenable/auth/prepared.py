@@ -78,9 +78,12 @@ class PreparedSelect:
 
     def params(self, values: dict[str, Any]) -> Any:
         """The DBAPI parameters for ``values`` (a tuple or a dict, as the driver takes)."""
-        merged = dict(self._defaults)
-        for name, value in values.items():
-            merged[self._escaped.get(name, name)] = value
+        if self._escaped:
+            merged = dict(self._defaults)
+            for name, value in values.items():
+                merged[self._escaped.get(name, name)] = value
+        else:
+            merged = {**self._defaults, **values}
         for name, proc in self._binds.items():
             if merged[name] is not None:
                 merged[name] = proc(merged[name])

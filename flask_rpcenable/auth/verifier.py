@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g
+from sqlalchemy.orm.attributes import instance_state
 
 from ..dispatch import AuthResult, CallContext, Params
 from ..errors import (
@@ -337,7 +338,7 @@ class HMACAuthenticator:
         """Record the nonce (402 if seen) and stamp ``last_login`` (at most once a minute)."""
         if not self.nonces.add(username, nonce):
             raise RPCError(AUTH_NONCE_USED, MSG_REPLAY)
-        identity = sa.inspect(user).identity or ()
+        identity = instance_state(user).identity or ()
         if not self._stamper.due(model, identity):
             return
         # One UPDATE in a transaction of its own, through the library's own
