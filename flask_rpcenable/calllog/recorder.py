@@ -208,10 +208,12 @@ class CallLogger:
     def _pending(self) -> PendingRows:
         """This request's rows to write, set up (with their flush) on first use."""
         key = self._pending_key
-        app_globals = g._get_current_object()  # once through the proxy: called for every row
-        pending: PendingRows | None = getattr(app_globals, key, None)
+        # Once through the proxy (this runs for every row), and get(), not
+        # getattr(): a missing attribute of flask.g costs an exception.
+        app_globals = g._get_current_object()
+        pending: PendingRows | None = app_globals.get(key)
         if pending is None:
-            request_id = getattr(app_globals, "_rpcenable_request_id", None)
+            request_id = app_globals.get("_rpcenable_request_id")
             if request_id is None:
                 # 32 random hex digits, like uuid4().hex, at a fraction of its cost.
                 request_id = app_globals._rpcenable_request_id = os.urandom(16).hex()
