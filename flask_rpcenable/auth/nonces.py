@@ -58,16 +58,19 @@ class ProcessNonceCache(SimpleCache):
         #: The value every nonce entry holds, serialized once.
         self._one = self.serializer.dumps("1")
 
-    def add(self, key: str, value: Any, timeout: Any = None) -> bool:
-        """SimpleCache's ``add``, without serializing a nonce's value ``"1"`` each time."""
+    def add_nonce(self, key: str, seconds: int) -> bool:
+        """``add(key, "1", timeout=seconds)``, doing only what a nonce needs.
+
+        :returns: ``False`` when ``key`` is there and has not expired.
+        """
+        now = time.time()
         with self._lock:
-            expires = self._normalize_timeout(timeout)
-            self._prune()
+            if len(self._cache) > self._threshold:
+                self._prune()
             entry = self._cache.get(key)
-            if entry is not None and (entry[0] == 0 or entry[0] > time.time()):
+            if entry is not None and (entry[0] == 0 or entry[0] > now):
                 return False
-            payload = self._one if value == "1" else self.serializer.dumps(value)
-            self._cache[key] = (expires, payload)
+            self._cache[key] = (int(now) + seconds, self._one)
             return True
 
     def _prune(self) -> None:
@@ -224,6 +227,7 @@ class NonceStore:
         self.backend = backend
         self.timeout = timeout
         self._redis = isinstance(backend, BaseRedisCache) and hasattr(backend, "_write_client")
+        self._process = isinstance(backend, ProcessNonceCache)
         # FileSystemCache.add is check-then-set: serialise it in this process.
         self._lock: threading.Lock | None = (
             threading.Lock() if isinstance(backend, FileSystemCache) else None
@@ -238,6 +242,8 @@ class NonceStore:
     def add(self, username: str, nonce: str) -> bool:
         """Record the nonce; ``False`` when it was already recorded."""
         key = self.key(username, nonce)
+        if self._process:
+            return self.backend.add_nonce(key, self.timeout)
         if self._redis:
             # SET NX EX: one atomic command, the expiry included.
             name = f"{self.backend._get_prefix()}{key}"

@@ -32,6 +32,7 @@ __all__ = [
     "SCHEME_V2",
     "compute_signature",
     "generate_auth_args",
+    "message_v1",
     "new_nonce",
     "parse_authorization_v2",
     "sign_request_v2",
@@ -62,8 +63,13 @@ def compute_signature(nonce: str, timestamp: int | str, username: str, api_key: 
     :param username: the API user's name.
     :param api_key: the API user's key (the shared secret).
     """
-    message = f"{nonce};{timestamp};{username}".encode()
+    message = message_v1(nonce, timestamp, username)
     return hmac.new(api_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def message_v1(nonce: str, timestamp: int | str, username: str) -> bytes:
+    """The bytes a scheme-v1 signature is the HMAC of: ``nonce;timestamp;username``."""
+    return f"{nonce};{timestamp};{username}".encode()
 
 
 def generate_auth_args(username: str, api_key: str) -> tuple[str, int, str, str]:

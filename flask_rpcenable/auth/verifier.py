@@ -30,7 +30,7 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,12 +54,12 @@ from .lookup import FoundUser, LastLoginStamper, UserLookup
 from .marker import is_sql_criterion
 from .signing import (
     NONCE_RE,
-    compute_signature,
+    message_v1,
     parse_authorization_v2,
-    signature_v2,
     string_to_sign_v2,
 )
 from .users import (
+    KEY_CACHE_SIZE,
     USERNAME_MAX,
     encrypt_api_key,
     generate_api_key,
@@ -152,6 +152,9 @@ class HMACAuthenticator:
         self._lookups: dict[type, UserLookup] = {}
         self._stamper = LastLoginStamper()
         self._dummy: dict[int, str] = {}
+        #: Per decrypted key, an HMAC keyed with it (found only through the
+        #: key itself, so only after the stored key was decrypted).
+        self._macs: dict[str, hmac.HMAC] = {}
         parts = [HELP_V1 if s == "v1" else HELP_V2 for s in self.schemes]
         self.help_text = "Requires authentication: " + " or ".join(parts) + "."
 
@@ -186,8 +189,7 @@ class HMACAuthenticator:
             ctx.http_method, ctx.path, body_hash, nonce, timestamp, username
         )
         user = self._verify_once(
-            nonce, self.user_model, username, fields["signature"],
-            lambda key: signature_v2(key, message),
+            nonce, self.user_model, username, fields["signature"], message.encode()
         )
         self._finish(self.user_model, user, username, nonce)
         return AuthResult(user=user, username=username, params=[])
@@ -224,8 +226,7 @@ class HMACAuthenticator:
             timestamp = str(timestamp)
         self._check_shapes(nonce, timestamp, username)
         user = self._verify_once(
-            nonce, model, username, signature,
-            lambda key: compute_signature(nonce, timestamp, username, key),
+            nonce, model, username, signature, message_v1(nonce, timestamp, username)
         )
         if not self._passes_filter(model, user, options.get("user_filter")):
             raise RPCError(AUTH_FAILED, MSG_FAILED)
@@ -255,7 +256,7 @@ class HMACAuthenticator:
             raise RPCError(AUTH_BAD_TIMESTAMP, MSG_WINDOW.format(window=self.window))
 
     def _verify_once(
-        self, nonce: str, model: type, username: str, signature: Any, sign: Callable[[str], str]
+        self, nonce: str, model: type, username: str, signature: Any, message: bytes
     ) -> Any:
         """:meth:`_verify`, unless this request already failed for these credentials."""
         seen: _RequestAuth | None = g.get(_REQUEST_KEY)
@@ -267,7 +268,7 @@ class HMACAuthenticator:
         if (model, username) in seen.failed or len(seen.failed) >= MAX_FAILED_PER_REQUEST:
             raise RPCError(AUTH_FAILED, MSG_FAILED)
         try:
-            user = self._verify(model, username, signature, sign)
+            user = self._verify(model, username, signature, message)
         except RPCError as error:
             if error.code == AUTH_FAILED:
                 seen.failed.add((model, username))
@@ -280,9 +281,9 @@ class HMACAuthenticator:
         model: type,
         username: str,
         signature: Any,
-        sign: Callable[[str], str],
+        message: bytes,
     ) -> Any:
-        """The active user whose key produced ``signature``, or fault 406.
+        """The active user whose key signed ``message`` as ``signature``, or fault 406.
 
         An unknown or inactive user costs the same work as a known one (a
         decryption and an HMAC with a throwaway key), and every failure has
@@ -297,11 +298,11 @@ class HMACAuthenticator:
             raise RPCError(SYSTEM_ERROR, MSG_UNCONFIGURED)
         lookup = self._lookup(model)
         found = lookup.find(username)
-        matches = self._signed_by(app, found, username, signature, sign)
+        matches = self._signed_by(app, found, username, signature, message)
         if not matches and found is not None and found.remembered:
             # The remembered row may hold a key changed since: read it again.
             found = lookup.find(username, fresh=True)
-            matches = self._signed_by(app, found, username, signature, sign)
+            matches = self._signed_by(app, found, username, signature, message)
         if found is None or not matches:
             raise RPCError(AUTH_FAILED, MSG_FAILED)
         return lookup.instance(found)
@@ -312,9 +313,9 @@ class HMACAuthenticator:
         found: FoundUser | None,
         username: str,
         signature: Any,
-        sign: Callable[[str], str],
+        message: bytes,
     ) -> bool:
-        """Whether ``signature`` is the one made with the key of ``found``.
+        """Whether ``signature`` is the HMAC-SHA256 of ``message`` under the key of ``found``.
 
         Without a user, a throwaway key does the same work (and fails).
         """
@@ -328,7 +329,14 @@ class HMACAuthenticator:
                 username,
             )
             raise RPCError(AUTH_FAILED, MSG_FAILED) from None
-        expected = sign(api_key).encode()
+        mac = self._macs.get(api_key)
+        if mac is None:
+            if len(self._macs) >= KEY_CACHE_SIZE:
+                self._macs.clear()
+            mac = self._macs[api_key] = hmac.new(api_key.encode(), digestmod=hashlib.sha256)
+        mac = mac.copy()  # the keyed state, without hashing the key again
+        mac.update(message)
+        expected = mac.hexdigest().encode()
         given = signature.encode("utf-8", "replace") if isinstance(signature, str) else b""
         if len(given) > _MAX_SIGNATURE:
             given = b""

@@ -27,7 +27,7 @@ from log_app import fresh_pg_database
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable.auth import lookup, prepared
+from flask_rpcenable.auth import lookup, prepared, verifier
 from flask_rpcenable.auth.users import BaseAPIUser, create_api_user, encrypt_api_key
 from flask_rpcenable.db import bookkeeping_engine
 
@@ -292,3 +292,13 @@ def test_a_model_of_ones_own_on_both_databases(
             member_db.session.remove()
             for engine in (member_db.engine, bookkeeping_engine(member_db)):
                 engine.dispose()
+
+
+def test_keyed_macs_are_bounded(env: AuthEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    authenticator = env.rpc.state(env.app).dispatcher.authenticator
+    monkeypatch.setattr(verifier, "KEY_CACHE_SIZE", 2)
+    for name in ("bob", "carol", "dave"):
+        env.add_user(name)
+        assert _call(env, name=name) == f"User {name} says: x"
+        assert 1 <= len(authenticator._macs) <= 2
+    assert _call(env) == "User alice says: x"

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from auth_helpers import AuthEnv, fault_of, make_env, v1
 
 from flask_rpcenable.auth import prepared
-from flask_rpcenable.auth.nonces import ProcessNonceCache
+from flask_rpcenable.auth.nonces import NonceStore, ProcessNonceCache
 from flask_rpcenable.auth.usercache import TimedCache
 from flask_rpcenable.auth.users import encrypt_api_key, generate_api_key
 
@@ -149,13 +149,21 @@ def test_the_setting_is_checked(tmp_path: Path, value: Any) -> None:
         make_env(tmp_path, RPCENABLE_AUTH_USER_CACHE_SECONDS=value)
 
 
-def test_process_nonce_cache_add() -> None:
-    cache = ProcessNonceCache(threshold=100)
-    assert cache.add("n1", "1", timeout=60)
-    assert not cache.add("n1", "1", timeout=60)
-    assert cache.get("n1") == "1"
-    cache._cache["n1"] = (time.time() - 1, cache._cache["n1"][1])  # expired
-    assert cache.add("n1", "1", timeout=60)
-    assert cache.add("other", {"a": 1}, timeout=0)
-    assert not cache.add("other", "x")
-    assert cache.get("other") == {"a": 1}
+def test_a_nonce_is_added_once_while_it_lives() -> None:
+    cache = ProcessNonceCache(threshold=2)
+    store = NonceStore(cache, timeout=60)
+    assert store.add("alice", "n" * 16)
+    assert not store.add("alice", "n" * 16)
+    assert store.add("bob", "n" * 16)  # another user's nonce is another entry
+    key = NonceStore.key("alice", "n" * 16)
+    assert cache.get(key) == "1"
+    expires = cache._cache[key][0]
+    assert time.time() + 59 <= expires <= time.time() + 60
+    cache._cache[key] = (time.time() - 1, cache._cache[key][1])  # expired
+    assert store.add("alice", "n" * 16)
+    # Over the threshold, expired entries go; live ones stay.
+    cache._cache = {k: (time.time() - 1, v) for k, (_, v) in cache._cache.items()}
+    cache._last_purge = 0.0
+    assert store.add("carol", "n" * 16) and store.add("dave", "n" * 16)
+    assert store.add("erin", "n" * 16)
+    assert len(cache._cache) == 3
