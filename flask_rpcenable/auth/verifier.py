@@ -321,7 +321,7 @@ class HMACAuthenticator:
         """
         token = found.token if found is not None else self._dummy_token()
         try:
-            api_key = decrypt_api_key(token)
+            api_key = decrypt_api_key(token, app)
         except RuntimeError:
             app.logger.error(
                 "flask-rpcenable: the API key of user %r cannot be decrypted with the "

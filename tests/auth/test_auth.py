@@ -175,9 +175,9 @@ def test_unknown_inactive_and_bad_signature_are_indistinguishable(
     decrypts: list[str] = []
     real_decrypt = auth_module.decrypt_api_key
 
-    def counting_decrypt(token: str) -> str:
+    def counting_decrypt(token: str, *args: Any) -> str:
         decrypts.append(token)
-        return real_decrypt(token)
+        return real_decrypt(token, *args)
 
     monkeypatch.setattr(auth_module, "decrypt_api_key", counting_decrypt)
     key = env.keys["alice"]
