@@ -22,6 +22,7 @@ from .params import V1_AUTH_PARAMS
 
 __all__ = [
     "DEFAULT_REDACT_KEYS",
+    "JSON_ENCODER",
     "NONCE_RE",
     "REDACTED",
     "SIGNATURE_RE",
@@ -43,7 +44,8 @@ REDACTED = "***"
 NONCE_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 #: A scheme-v1 signature: lowercase (or uppercase) hex HMAC-SHA256.
 SIGNATURE_RE = re.compile(r"[0-9a-fA-F]{64}")
-_JSON = json.JSONEncoder(ensure_ascii=False)
+#: The JSON encoder of every logged value (non-ASCII text kept as it is).
+JSON_ENCODER = json.JSONEncoder(ensure_ascii=False)
 _MAX_DEPTH = 32
 
 #: Struct keys (and parts of keys) whose values the logs and job records redact.
@@ -196,7 +198,7 @@ def dump_json(value: Any, max_chars: int, redact_keys: tuple[str, ...]) -> str:
     ("over N characters") instead of the whole value's.
     """
     budget = _Budget(max_chars)
-    text = _JSON.encode(sanitize(value, max_chars, redact_keys, budget=budget))
+    text = JSON_ENCODER.encode(sanitize(value, max_chars, redact_keys, budget=budget))
     if budget.stopped:
         suffix = f"... [cut: over {len(text)} characters in all]"
         return text[: max(max_chars - len(suffix), 0)] + suffix

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
-from ..redact import REDACTED
+from ..redact import JSON_ENCODER, REDACTED
 
 if TYPE_CHECKING:
     from ..dispatch import CallRecord
@@ -30,10 +29,9 @@ __all__ = [
     "summarize_multicall",
 ]
 
-#: Exactly these types are written by :func:`plain_json`: nothing in them to redact,
-#: shorten or convert (a subclass may encode otherwise).
-_NUMBERS = frozenset({int, float, bool, type(None)})
-_INFINITY = float("inf")
+#: Exactly these types (and ``str``) are written by :func:`plain_json`: nothing
+#: in them to redact, shorten or convert (a subclass may encode otherwise).
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 class PendingRows:
@@ -58,45 +56,30 @@ def plain_json(value: Any, max_chars: int) -> str | None:
     keys may name secrets), no bytes or dates (which are converted). Then
     :func:`~flask_rpcenable.redact.dump_json` would give the same text (the
     standard library's encoder, ``ensure_ascii=False``), at several times
-    the cost. Exact types only: a subclass may encode otherwise.
+    the cost of the one encoder call here. Exact types only: a subclass may
+    encode otherwise. Text that is sure to be too long is not encoded.
     """
     kind = type(value)
-    if kind is not list and kind is not tuple:
-        text = _scalar_json(value, max_chars)
-        return text if text is not None and len(text) <= max_chars else None
-    parts = []
-    length = 0  # of the text so far, with a ", " after each part
-    for item in value:
-        part = _scalar_json(item, max_chars)
-        if part is None:
+    if kind is list or kind is tuple:
+        # Each item takes at least one character and a ", " after it.
+        if 3 * len(value) > max_chars + 2:
             return None
-        length += len(part) + 2
-        if length > max_chars:  # "[" + parts + "]" would be longer still
+        chars = 0
+        for item in value:
+            item_kind = type(item)
+            if item_kind is str:
+                chars += len(item)
+            elif item_kind not in _SCALARS:
+                return None
+        if chars > max_chars:
             return None
-        parts.append(part)
-    return "[" + ", ".join(parts) + "]"
-
-
-def _scalar_json(value: Any, max_chars: int) -> str | None:
-    """The JSON text of one string, number, boolean or ``None`` (``None`` for anything else)."""
-    kind = type(value)
-    if kind is str:
-        return encode_basestring(value) if len(value) <= max_chars else None
-    if kind not in _NUMBERS:
+    elif kind is str:
+        if len(value) > max_chars:
+            return None
+    elif kind not in _SCALARS:
         return None
-    if value is None:
-        return "null"
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is int:
-        return int.__repr__(value)
-    if value != value:  # as json writes floats (allow_nan)
-        return "NaN"
-    if value == _INFINITY:
-        return "Infinity"
-    if value == -_INFINITY:
-        return "-Infinity"
-    return float.__repr__(value)
+    text = JSON_ENCODER.encode(value)
+    return text if len(text) <= max_chars else None
 
 
 def row_texts(

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flask_rpcenable.calllog import payload
 from flask_rpcenable.calllog.payload import plain_json
 from flask_rpcenable.redact import DEFAULT_REDACT_KEYS, dump_json, redact_keys
 
@@ -94,3 +95,18 @@ def test_plain_values_take_the_shortcut(value: Any) -> None:
 )
 def test_other_values_take_the_full_walk(value: Any) -> None:
     assert plain_json(value, 100) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [["x" * 1000] * 20, ("y" * 5000, "z" * 5001), [0] * 20_000, "w" * 10_001],
+    ids=["long-strings", "two-halves", "many-items", "long-string"],
+)
+def test_text_sure_to_be_too_long_is_not_encoded(
+    value: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain value whose text must pass the limit costs no encoding at all."""
+    encoded: list[Any] = []
+    monkeypatch.setattr(payload.JSON_ENCODER, "encode", encoded.append)
+    assert plain_json(value, 10_000) is None
+    assert encoded == []
