@@ -56,17 +56,19 @@ class PreparedSelect:
         self.dialect = dialect
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
-        #: The values of the statement's own binds; those given to :meth:`first`
-        #: are placeholders until then.
+        #: The values of the statement's own binds, by name; those given to
+        #: :meth:`first` are placeholders until then.
         required = {name: None for name, bind in compiled.binds.items() if bind.required}
-        self._defaults: dict[str, Any] = dict(compiled.construct_params(required))
-        #: A bind's name as the driver sees it (a few characters are escaped).
+        self._defaults: dict[str, Any] = dict(
+            compiled.construct_params(required, escape_names=False)
+        )
+        #: A bind's name as a driver taking names sees it (a few characters are escaped).
         self._escaped: dict[str, str] = dict(compiled.escaped_bind_names or {})
         self._order: tuple[str, ...] | None = (
             tuple(compiled.positiontup or ()) if compiled.positional else None
         )
         self._binds: dict[str, Callable[[Any], Any]] = {
-            self._escaped.get(name, name): proc
+            name: proc
             for name, bind in compiled.binds.items()
             if (proc := bind.type.dialect_impl(dialect).bind_processor(dialect))
         }
@@ -78,18 +80,15 @@ class PreparedSelect:
 
     def params(self, values: dict[str, Any]) -> Any:
         """The DBAPI parameters for ``values`` (a tuple or a dict, as the driver takes)."""
-        if self._escaped:
-            merged = dict(self._defaults)
-            for name, value in values.items():
-                merged[self._escaped.get(name, name)] = value
-        else:
-            merged = {**self._defaults, **values}
+        merged = {**self._defaults, **values}
         for name, proc in self._binds.items():
             if merged[name] is not None:
                 merged[name] = proc(merged[name])
-        if self._order is None:
-            return merged
-        return tuple(merged[name] for name in self._order)
+        if self._order is not None:
+            return tuple(merged[name] for name in self._order)
+        if self._escaped:
+            return {self._escaped.get(name, name): value for name, value in merged.items()}
+        return merged
 
     def first(self, engine: sa.Engine, values: dict[str, Any]) -> tuple[Any, ...] | None:
         """The first row for ``values``, read on a connection of ``engine``'s pool.

@@ -29,6 +29,7 @@ from ..redact import NONCE_RE
 
 __all__ = [
     "NONCE_RE",
+    "KeyedMacs",
     "SCHEME_V2",
     "compute_signature",
     "generate_auth_args",
@@ -70,6 +71,33 @@ def compute_signature(nonce: str, timestamp: int | str, username: str, api_key: 
 def message_v1(nonce: str, timestamp: int | str, username: str) -> bytes:
     """The bytes a scheme-v1 signature is the HMAC of: ``nonce;timestamp;username``."""
     return f"{nonce};{timestamp};{username}".encode()
+
+
+class KeyedMacs:
+    """Hex HMAC-SHA256 signatures, with the keyed state kept per key (at most ``size`` keys).
+
+    Keying an HMAC hashes the key; copying a keyed one does not, so a key
+    seen before costs one hash of the message. Past ``size`` keys all are
+    dropped (and keyed again when next used).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._macs: dict[str, hmac.HMAC] = {}
+
+    def hexdigest(self, key: str, message: bytes) -> str:
+        """The lowercase hex HMAC-SHA256 of ``message`` under ``key``."""
+        mac = self._macs.get(key)
+        if mac is None:
+            if len(self._macs) >= self.size:
+                self._macs.clear()
+            mac = self._macs[key] = hmac.new(key.encode(), digestmod=hashlib.sha256)
+        mac = mac.copy()
+        mac.update(message)
+        return mac.hexdigest()
+
+    def __len__(self) -> int:
+        return len(self._macs)
 
 
 def generate_auth_args(username: str, api_key: str) -> tuple[str, int, str, str]:

@@ -54,6 +54,7 @@ from .lookup import FoundUser, LastLoginStamper, UserLookup
 from .marker import is_sql_criterion
 from .signing import (
     NONCE_RE,
+    KeyedMacs,
     message_v1,
     parse_authorization_v2,
     string_to_sign_v2,
@@ -152,9 +153,8 @@ class HMACAuthenticator:
         self._lookups: dict[type, UserLookup] = {}
         self._stamper = LastLoginStamper()
         self._dummy: dict[int, str] = {}
-        #: Per decrypted key, an HMAC keyed with it (found only through the
-        #: key itself, so only after the stored key was decrypted).
-        self._macs: dict[str, hmac.HMAC] = {}
+        #: HMACs keyed with decrypted keys (found only through a key itself).
+        self._macs = KeyedMacs(KEY_CACHE_SIZE)
         parts = [HELP_V1 if s == "v1" else HELP_V2 for s in self.schemes]
         self.help_text = "Requires authentication: " + " or ".join(parts) + "."
 
@@ -329,14 +329,7 @@ class HMACAuthenticator:
                 username,
             )
             raise RPCError(AUTH_FAILED, MSG_FAILED) from None
-        mac = self._macs.get(api_key)
-        if mac is None:
-            if len(self._macs) >= KEY_CACHE_SIZE:
-                self._macs.clear()
-            mac = self._macs[api_key] = hmac.new(api_key.encode(), digestmod=hashlib.sha256)
-        mac = mac.copy()  # the keyed state, without hashing the key again
-        mac.update(message)
-        expected = mac.hexdigest().encode()
+        expected = self._macs.hexdigest(api_key, message).encode()
         given = signature.encode("utf-8", "replace") if isinstance(signature, str) else b""
         if len(given) > _MAX_SIGNATURE:
             given = b""

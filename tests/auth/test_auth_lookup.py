@@ -27,7 +27,7 @@ from log_app import fresh_pg_database
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable.auth import lookup, prepared, verifier
+from flask_rpcenable.auth import lookup, prepared, signing
 from flask_rpcenable.auth.users import BaseAPIUser, create_api_user, encrypt_api_key
 from flask_rpcenable.db import bookkeeping_engine
 
@@ -294,11 +294,52 @@ def test_a_model_of_ones_own_on_both_databases(
                 engine.dispose()
 
 
-def test_keyed_macs_are_bounded(env: AuthEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keyed_macs_are_bounded(env: AuthEnv) -> None:
     authenticator = env.rpc.state(env.app).dispatcher.authenticator
-    monkeypatch.setattr(verifier, "KEY_CACHE_SIZE", 2)
+    authenticator._macs.size = 2
     for name in ("bob", "carol", "dave"):
         env.add_user(name)
         assert _call(env, name=name) == f"User {name} says: x"
         assert 1 <= len(authenticator._macs) <= 2
     assert _call(env) == "User alice says: x"
+
+
+def test_keyed_macs_sign_as_the_clients_do() -> None:
+    macs = signing.KeyedMacs(size=2)
+    for key in ["k" * 43, "other-key-" * 4, "k" * 43, "third-key-" * 4]:
+        for nonce in ("n" * 16, "m" * 16):
+            expected = signing.compute_signature(nonce, 1700000000, "alice", key)
+            assert macs.hexdigest(key, signing.message_v1(nonce, 1700000000, "alice")) == expected
+    assert len(macs) <= 2
+
+
+# -- the prepared statement itself ------------------------------------------------------
+
+
+def test_prepared_select_processes_and_escapes_binds(database_url: str) -> None:
+    engine = sa.create_engine(database_url)
+    table = sa.Table(
+        "t",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("at", sa.DateTime),
+        sa.Column("ref", sa.Uuid),
+    )
+    when, ref = datetime.datetime(2001, 2, 3, 4, 5, 6), uuid.uuid4()
+    try:
+        table.create(engine)
+        with engine.begin() as conn:
+            conn.execute(table.insert().values(id=1, at=when, ref=ref))
+        # A DateTime is sent as SQLAlchemy's text on SQLite; "when.at" is a bind
+        # name PostgreSQL's driver gets escaped; the Uuid comes back as a UUID.
+        statement = sa.select(table.c.id, table.c.ref).where(
+            table.c.at == sa.bindparam("when.at"), table.c.id > sa.bindparam("low", 0)
+        )
+        select = prepared.PreparedSelect(
+            statement, [table.c.id.type, table.c.ref.type], engine.dialect
+        )
+        assert select.first(engine, {"when.at": when}) == (1, ref)
+        assert select.first(engine, {"when.at": when, "low": 1}) is None
+        assert engine.pool.checkedout() == 0
+    finally:
+        engine.dispose()
