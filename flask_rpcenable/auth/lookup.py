@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
-from sqlalchemy.orm import attributes, identity, state
+from sqlalchemy.orm import attributes
 
 from ..db import bookkeeping_engine, bookkeeping_write, utcnow
 from .prepared import PreparedSelect, needs_core
@@ -43,15 +43,6 @@ LAST_LOGIN_INTERVAL = 60.0
 #: Users whose last stamp time is remembered; past it the memory is cleared
 #: (the next call of each then writes once more).
 _STAMPS_MAX = 100_000
-
-#: Whether this SQLAlchemy has the internals a query uses to put a loaded
-#: instance into a session (checked once); without them the public
-#: ``make_transient_to_detached`` and ``Session.add`` do it, at about twice
-#: the cost.
-LOADER_ATTACH = hasattr(identity.IdentityMap, "_add_unpresent") and (
-    "expired_attributes" in getattr(state.InstanceState, "__annotations__", {})
-)
-
 
 @dataclass(frozen=True, slots=True)
 class FoundUser:
@@ -91,7 +82,6 @@ class UserLookup:
             username == sa.bindparam("username"), active.is_(True)
         )
         self._prepared: dict[sa.Dialect, PreparedSelect] = {}
-        self._unread: frozenset[str] | None = None
         self.cache: TimedCache[FoundUser] | None = (
             TimedCache(cache_seconds) if cache_seconds > 0 else None
         )
@@ -121,8 +111,8 @@ class UserLookup:
     def _read(self, username: str) -> tuple[Any, ...] | None:
         """The row, from the library's own pool: SQL compiled once, on the raw connection.
 
-        An engine with event listeners or SQL echo gets the Core statement
-        instead, so that they see it.
+        An engine that echoes SQL gets the Core statement instead, so that
+        the echo shows it.
         """
         engine = bookkeeping_engine(self.db)
         if needs_core(engine):
@@ -140,10 +130,11 @@ class UserLookup:
         """The model instance of ``found`` in the request's ``db.session`` (no query).
 
         When the session holds that user already, its instance is returned.
-        Otherwise a new one is put into the session's identity map as a
-        query would put a row it loaded: the columns read are its committed
-        state (``active`` is true), every other attribute is expired and
-        loads from the database when first used.
+        Otherwise a new one gets the columns read as its committed state
+        (``active`` is true) and joins the session as a detached instance
+        does (``make_transient_to_detached``, ``Session.add``): nothing to
+        write, and every other column loads from the database when first
+        used.
         """
         mapper = self.mapper
         if not mapper.configured:
@@ -155,29 +146,11 @@ class UserLookup:
             return existing
         user = mapper.class_manager.new_instance()
         values = (*found.identity, found.username, found.token, True)
-        if not LOADER_ATTACH:
-            for name, value in zip(self._keys, values, strict=True):
-                attributes.set_committed_value(user, name, value)
-            orm.make_transient_to_detached(user)
-            session.add(user)
-            return user
-        # What a query does with a row it loaded (the instance is new, so it
-        # has no changes to commit), and the columns not read are expired.
-        user_state = attributes.instance_state(user)
-        user_state.dict.update(zip(self._keys, values, strict=True))
-        user_state.key = key
-        user_state.session_id = session.hash_key
-        session.identity_map._add_unpresent(user_state, key)
-        user_state.expired_attributes.update(self._expired_keys())
+        for name, value in zip(self._keys, values, strict=True):
+            attributes.set_committed_value(user, name, value)
+        orm.make_transient_to_detached(user)  # the columns not set load when first used
+        session.add(user)
         return user
-
-    def _expired_keys(self) -> frozenset[str]:
-        """The column attributes of the model this lookup does not read."""
-        if self._unread is None:
-            self._unread = frozenset(
-                prop.key for prop in self.mapper.column_attrs if prop.key not in self._keys
-            )
-        return self._unread
 
 
 class LastLoginStamper:

@@ -11,8 +11,10 @@ hands the connection back (the pool resets it, as for any other use).
 What SQLAlchemy would do around it is kept: a DBAPI error is raised as
 SQLAlchemy's :class:`~sqlalchemy.exc.DBAPIError`, and a connection the
 database dropped is invalidated, so the pool opens a fresh one next time.
-Engine event listeners and SQL echo need SQLAlchemy's own execution: the
-caller checks :func:`needs_core` and takes the Core path when it is true.
+SQL echo needs SQLAlchemy's own execution: the caller checks
+:func:`needs_core` and takes the Core path when it is true. Statement
+events of the engine do not see the raw path (the library's bookkeeping
+engine is its own, apart from the app's ``db.engine``).
 """
 
 from __future__ import annotations
@@ -27,15 +29,14 @@ __all__ = ["PreparedSelect", "needs_core"]
 
 
 def needs_core(engine: sa.Engine) -> bool:
-    """Whether ``engine`` has event listeners or echoes SQL.
+    """Whether ``engine`` echoes SQL (``echo``, or the ``sqlalchemy.engine`` logger at INFO).
 
-    Such an engine must see every statement (an app's SQL instrumentation,
-    a test counting queries, ``echo``), so the statement goes through
-    SQLAlchemy's :class:`~sqlalchemy.engine.Connection` instead. SQLAlchemy
-    decides by the same flag whether to dispatch events at all; where a
-    version lacks it, the answer is "yes" (the Core path is always right).
+    Then the statement goes through SQLAlchemy's
+    :class:`~sqlalchemy.engine.Connection`, so that the echo shows it. The
+    raw path is not seen by statement events (``before_cursor_execute``) of
+    the library's own engine; pool events see its checkout as any other.
     """
-    return bool(getattr(engine, "_has_events", True)) or engine.logger.isEnabledFor(logging.INFO)
+    return bool(engine.echo) or engine.logger.isEnabledFor(logging.INFO)
 
 
 class PreparedSelect:

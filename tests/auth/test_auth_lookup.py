@@ -34,12 +34,7 @@ from flask_rpcenable.db import bookkeeping_engine
 
 @pytest.fixture
 def raw_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Counts lookups on the raw path; no engine counts as listened to meanwhile.
-
-    (An earlier test listening on the ``Engine`` class leaves SQLAlchemy's
-    class-wide flag set for the rest of the process.)
-    """
-    monkeypatch.setattr(sa.engine.Engine, "_has_events", False)
+    """Counts lookups on the raw path."""
     reads: list[str] = []
     original = prepared.PreparedSelect.first
 
@@ -89,23 +84,6 @@ def test_the_user_is_read_on_every_call_by_default(env: AuthEnv, raw_reads: list
         _set(env, "alice", api_key_encrypted=encrypt_api_key(new, env.app))
     assert fault_of(lambda: _call(env)).faultCode == 406
     assert _call(env, new) == "User alice says: x"
-
-
-def test_engine_listeners_see_the_lookup(env: AuthEnv, raw_reads: list[str]) -> None:
-    seen: list[str] = []
-    with env.app.app_context():
-        engine = bookkeeping_engine(env.db)
-
-    def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", listen)
-    try:
-        assert _call(env) == "User alice says: x"
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", listen)
-    assert [s for s in seen if s.lstrip().upper().startswith("SELECT")], seen
-    assert raw_reads == []
 
 
 def test_sql_echo_sees_the_lookup(
@@ -158,16 +136,8 @@ def test_a_dropped_connection_is_invalidated(
 # -- the instance handed to the method ------------------------------------------------
 
 
-@pytest.fixture(params=[True, False], ids=["as-a-query-loads", "public-api"])
-def loader_attach(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """Both ways of putting the instance into the session (the second one is the
-    fallback for a SQLAlchemy without the internals the first one uses)."""
-    monkeypatch.setattr(lookup, "LOADER_ATTACH", request.param)
-    return bool(request.param)
-
-
 def test_the_instance_is_in_the_session_as_if_loaded(
-    tmp_path: Path, serve: Callable[..., Any], loader_attach: bool
+    tmp_path: Path, serve: Callable[..., Any]
 ) -> None:
     seen: dict[str, Any] = {}
     stamp = datetime.datetime(2001, 2, 3, 4, 5, 6)
@@ -258,7 +228,6 @@ def test_a_model_of_ones_own_on_both_databases(
     serve: Callable[..., Any],
     database_url: str,
     raw_reads: list[str],
-    loader_attach: bool,
 ) -> None:
     app = new_app(tmp_path, RPCENABLE_USER_MODEL=Member, SQLALCHEMY_DATABASE_URI=database_url)
     member_db.init_app(app)

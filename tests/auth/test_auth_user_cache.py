@@ -44,7 +44,6 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         found.append(values["username"])
         return original_first(self, engine, values)
 
-    monkeypatch.setattr(sa.engine.Engine, "_has_events", False)
     monkeypatch.setattr(prepared.PreparedSelect, "first", first)
     return found
 
