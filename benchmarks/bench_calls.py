@@ -279,10 +279,16 @@ def ours_app(
     log: bool = False,
     database_uri: str | None = None,
     create_user: bool = True,
+    user_cache_seconds: float = 0,
 ) -> Flask:
-    """flask-rpcenable with its defaults (admin on), ``echo`` and ``auth_echo``."""
+    """flask-rpcenable with its defaults (admin on), ``echo`` and ``auth_echo``.
+
+    ``user_cache_seconds`` sets the opt-in ``RPCENABLE_AUTH_USER_CACHE_SECONDS``.
+    """
     app = Flask(f"bench_{name}", instance_path=os.path.join(instance, name))
     app.config.update(SECRET_KEY=SECRET_KEY, RPCENABLE_LOG_INCOMING=log)
+    if user_cache_seconds:
+        app.config["RPCENABLE_AUTH_USER_CACHE_SECONDS"] = user_cache_seconds
     if database_uri:
         app.config["RPCENABLE_DATABASE_URI"] = database_uri
     rpc = RPCEnable()
@@ -663,6 +669,14 @@ def build_servers(instance: str) -> tuple[list[Server], list[str]]:
     )
     servers.append(
         Server(
+            "ours_v1_cached",
+            "ours, v1, opt-in user cache 5 s",
+            ours_app("auth_v1_cached", instance, user_cache_seconds=5),
+            auth="v1",
+        )
+    )
+    servers.append(
+        Server(
             "ours_v2", "ours, v2-authenticated (log off)", ours_app("auth_v2", instance), auth="v2"
         )
     )
@@ -811,6 +825,11 @@ NAMED = [
     ("100-multicall, logged (SQLite) / plain", ("ours_sqlite", "multicall"), ("ours", "multicall")),
     ("100-multicall, logged (PostgreSQL) / plain", ("ours_pg", "multicall"), ("ours", "multicall")),
     ("small call, v1-authenticated / ours plain", ("ours_v1", "small"), ("ours", "small")),
+    (
+        "small call, v1, opt-in user cache / ours plain",
+        ("ours_v1_cached", "small"),
+        ("ours", "small"),
+    ),
     ("small call, v2-authenticated / ours plain", ("ours_v2", "small"), ("ours", "small")),
     (
         "2,000-struct echo, ours / floor (admin, SQLAlchemy loaded, gc on)",
