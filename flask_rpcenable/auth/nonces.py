@@ -32,7 +32,7 @@ __all__ = [
     "ProcessNonceCache",
     "backend_of",
     "build_cache",
-    "limit_redis_timeouts",
+    "redis_client_of",
     "refuse_null_cache",
     "resolve_cache",
     "warn_about_backend",
@@ -101,6 +101,15 @@ _MEMCACHED_NAMES = {
     "flask_caching.backends.memcachedcache",
     "flask_caching.backends.memcache.memcachedcache",
 }
+_REDIS_NAMES = {
+    "redis",
+    "rediscache",
+    "flask_caching.backends.rediscache",
+    "flask_caching.backends.rediscache.rediscache",
+}
+#: The Redis client of each cache backend :func:`build_cache` made, with the
+#: key prefix it was given: the nonce store sends ``SET NX EX`` on it.
+_REDIS_CLIENTS: weakref.WeakKeyDictionary[Any, tuple[Any, str]] = weakref.WeakKeyDictionary()
 #: Flask-Caching options that must not leak from the app's own ``CACHE_*``.
 _CACHE_BASE: dict[str, Any] = {
     "CACHE_DEFAULT_TIMEOUT": 600,
@@ -148,23 +157,29 @@ def _memcached_servers(servers: Any) -> Any:
     )
 
 
-def limit_redis_timeouts(backend: Any) -> None:
-    """Give the Redis clients of a cachelib backend short socket timeouts.
+def _redis_client(config: dict[str, Any]) -> Any:
+    """A redis-py client for ``config``'s ``CACHE_REDIS_*`` keys, with short socket timeouts.
 
     redis-py waits for ever by default: with Redis frozen (not down, just not
     answering), every authenticated call would hang until the server's worker
-    timeout. A timeout already given (``?socket_timeout=`` in the URL,
-    ``RPCENABLE_CACHE_OPTIONS``) is kept. Applies to the connections the
-    clients open from now on.
+    timeout. Timeouts given in ``RPCENABLE_CACHE_OPTIONS`` (or in the URL)
+    are kept. cachelib takes a client in place of a host name.
     """
-    for name in ("_write_client", "_read_client"):
-        pool = getattr(getattr(backend, name, None), "connection_pool", None)
-        kwargs = getattr(pool, "connection_kwargs", None)
-        if isinstance(kwargs, dict):
-            if kwargs.get("socket_connect_timeout") is None:
-                kwargs["socket_connect_timeout"] = CONNECT_TIMEOUT
-            if kwargs.get("socket_timeout") is None:
-                kwargs["socket_timeout"] = READ_TIMEOUT
+    import redis
+
+    options = dict(config.get("CACHE_OPTIONS") or {})
+    options.setdefault("socket_connect_timeout", CONNECT_TIMEOUT)
+    options.setdefault("socket_timeout", READ_TIMEOUT)
+    url = config.get("CACHE_REDIS_URL")
+    if url:
+        return redis.Redis.from_url(url, **options)
+    return redis.Redis(
+        host=config.get("CACHE_REDIS_HOST") or "localhost",
+        port=config.get("CACHE_REDIS_PORT") or 6379,
+        db=config.get("CACHE_REDIS_DB") or 0,
+        password=config.get("CACHE_REDIS_PASSWORD"),
+        **options,
+    )
 
 
 def build_cache(app: Flask) -> Cache:
@@ -195,13 +210,31 @@ def build_cache(app: Flask) -> Cache:
     for key in ("CACHE_THRESHOLD", "CACHE_KEY_PREFIX"):
         if config.get(key) is None:
             config[key] = DEFAULTS[f"RPCENABLE_{key}"]
+    redis_client: Any = None
+    if kind.lower() in _REDIS_NAMES and not _is_client(config.get("CACHE_REDIS_HOST")):
+        redis_client = own_client = _redis_client(config)
+        config["CACHE_REDIS_HOST"] = redis_client
+        config["CACHE_REDIS_URL"] = config["CACHE_OPTIONS"] = None
     cache = Cache(with_jinja2_ext=False, config=config)
     cache.init_app(app)
-    limit_redis_timeouts(app.extensions["cache"][cache])
+    if redis_client is not None:
+        backend = app.extensions["cache"][cache]
+        _REDIS_CLIENTS[backend] = (redis_client, str(config["CACHE_KEY_PREFIX"]))
     if own_client is not None:
         # close the sockets of the client we made when the app goes away
         weakref.finalize(app, own_client.close)
     return cache
+
+
+def redis_client_of(backend: Any) -> Any | None:
+    """The Redis client :func:`build_cache` made for ``backend``, or ``None``."""
+    found = _REDIS_CLIENTS.get(backend)
+    return None if found is None else found[0]
+
+
+def _is_client(host: Any) -> bool:
+    """Whether ``CACHE_REDIS_HOST`` is a client already (cachelib takes one)."""
+    return host is not None and not isinstance(host, str)
 
 
 def backend_of(app: Flask, cache: Cache) -> Any:
@@ -222,11 +255,11 @@ class NonceStore:
 
     def __init__(self, backend: Any, timeout: int) -> None:
         from cachelib.file import FileSystemCache
-        from cachelib.redis_base import BaseRedisCache
 
         self.backend = backend
         self.timeout = timeout
-        self._redis = isinstance(backend, BaseRedisCache) and hasattr(backend, "_write_client")
+        #: The client and key prefix of a Redis cache built by :func:`build_cache`.
+        self._redis: tuple[Any, str] | None = _REDIS_CLIENTS.get(backend)
         self._process = isinstance(backend, ProcessNonceCache)
         # FileSystemCache.add is check-then-set: serialise it in this process.
         self._lock: threading.Lock | None = (
@@ -244,10 +277,11 @@ class NonceStore:
         key = self.key(username, nonce)
         if self._process:
             return self.backend.add_nonce(key, self.timeout)
-        if self._redis:
-            # SET NX EX: one atomic command, the expiry included.
-            name = f"{self.backend._get_prefix()}{key}"
-            return bool(self.backend._write_client.set(name, b"1", nx=True, ex=self.timeout))
+        if self._redis is not None:
+            # SET NX EX: one atomic command, the expiry included (cachelib's
+            # add() is SETNX, then EXPIRE).
+            client, prefix = self._redis
+            return bool(client.set(f"{prefix}{key}", b"1", nx=True, ex=self.timeout))
         if self._lock is not None:
             with self._lock:
                 return bool(self.backend.add(key, "1", timeout=self.timeout))
@@ -285,9 +319,8 @@ def warn_about_backend(app: Flask, backend: Any) -> None:
     if isinstance(backend, CachelibSimpleCache) and not isinstance(backend, ProcessNonceCache):
         app.logger.warning(
             "flask-rpcenable: the replay cache is a SimpleCache that evicts entries beyond "
-            "its threshold (%s); a nonce evicted before it expires can be replayed. Prefer "
-            "a shared backend such as RedisCache.",
-            getattr(backend, "_threshold", "?"),
+            "its threshold; a nonce evicted before it expires can be replayed. Prefer "
+            "a shared backend such as RedisCache."
         )
     if app.debug or app.testing:
         return

@@ -25,6 +25,8 @@ import pytest
 from auth_helpers import make_env, v1
 from live import env_or_skip
 
+from flask_rpcenable.auth.nonces import redis_client_of
+
 BACKENDS = ["redis", "memcached"]
 
 
@@ -60,7 +62,7 @@ def prefix() -> Iterator[str]:
 def close_cache(env: Any) -> None:
     """Close the cache client's sockets now rather than at garbage collection."""
     backend = env.app.extensions["cache"][env.rpc.state(env.app).cache]
-    client = getattr(backend, "_client", None) or getattr(backend, "_write_client", None)
+    client = redis_client_of(backend) or getattr(backend, "_client", None)
     if client is not None:
         client.close()
 
@@ -207,3 +209,27 @@ def test_concurrent_replays_two_processes(tmp_path: Path, backend: str, prefix: 
     assert sorted(outcomes, key=str) == sorted(
         [402] * 19 + ["User alice says: race"], key=str
     ), outcomes
+
+
+def test_redis_nonce_is_one_atomic_set(
+    tmp_path: Path, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SET NX EX, one command: no nonce is ever left without its expiry."""
+    env = make_env(tmp_path, RPCENABLE_AUTH_WINDOW=100, **cache_config("redis", prefix))
+    backend = env.app.extensions["cache"][env.rpc.state(env.app).cache]
+    client = redis_client_of(backend)
+    sent: list[tuple[Any, ...]] = []
+    original = client.set
+
+    def set_(name: str, value: Any, **options: Any) -> Any:
+        sent.append((name, options))
+        return original(name, value, **options)
+
+    monkeypatch.setattr(client, "set", set_)
+    nonces = env.rpc.state(env.app).dispatcher.authenticator.nonces
+    with env.app.app_context():
+        assert nonces.add("alice", "m" * 16) is True
+    close_cache(env)
+    assert sent == [(prefix + nonces.key("alice", "m" * 16), {"nx": True, "ex": 200})]
+    # The client is the one build_cache made, with its short timeouts.
+    assert client.connection_pool.connection_kwargs["socket_timeout"] is not None

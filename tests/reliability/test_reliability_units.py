@@ -22,7 +22,7 @@ from log_app import fresh_pg_database
 
 from flask_rpcenable import RPCEnable
 from flask_rpcenable import health as health_module
-from flask_rpcenable.auth.nonces import CONNECT_TIMEOUT, READ_TIMEOUT, build_cache
+from flask_rpcenable.auth.nonces import CONNECT_TIMEOUT, READ_TIMEOUT, build_cache, redis_client_of
 from flask_rpcenable.auth.signing import generate_auth_args
 from flask_rpcenable.auth.users import create_api_user
 from flask_rpcenable.background.settings import DEFAULTS
@@ -143,7 +143,7 @@ def test_item5_sqlite_busy_timeout_and_client_timeouts(tmp_path: Any) -> None:
     )
     cache = build_cache(redis_app)
     backend = redis_app.extensions["cache"][cache]
-    kwargs = backend._write_client.connection_pool.connection_kwargs
+    kwargs = redis_client_of(backend).connection_pool.connection_kwargs
     assert kwargs["socket_connect_timeout"] == CONNECT_TIMEOUT
     assert kwargs["socket_timeout"] == READ_TIMEOUT
     assert READ_TIMEOUT <= 5

@@ -20,7 +20,7 @@ from auth_helpers import AuthEnv, V2Transport, make_env, v1
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable.auth import verifier
+from flask_rpcenable.auth import lookup, verifier
 from flask_rpcenable.auth.signing import compute_signature, new_nonce, sign_request_v2
 
 AUTH_FAILED = 406
@@ -162,30 +162,34 @@ def test_user_filter_applies_to_v2(tmp_path: Path, serve: Any) -> None:
 
 
 class Counter:
-    """Counts user lookups (SELECTs on the API user table) and key decryptions."""
+    """Counts user reads from the database and key decryptions.
+
+    The reads are counted where the lookup sends its ``SELECT`` (on the raw
+    connection of the library's pool, which engine events do not see).
+    """
 
     def __init__(self, env: AuthEnv, monkeypatch: pytest.MonkeyPatch) -> None:
         self.lookups = 0
         self.decryptions = 0
-        table = env.model.__table__.name
         original = verifier.decrypt_api_key
+        original_read = lookup.UserLookup._read
+
+        self.counting = True
 
         def decrypt(token: str, *args: Any, **kwargs: Any) -> str:
-            self.decryptions += 1
+            self.decryptions += self.counting
             return original(token, *args, **kwargs)
 
-        def on_execute(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-            if statement.lstrip().upper().startswith("SELECT") and table in statement:
-                self.lookups += 1
+        def read(self_: Any, username: str) -> Any:
+            self.lookups += self.counting
+            return original_read(self_, username)
 
+        # Both are put back by the monkeypatch fixture when the test ends.
         monkeypatch.setattr(verifier, "decrypt_api_key", decrypt)
-        sa.event.listen(sa.engine.Engine, "before_cursor_execute", on_execute)
-        self._remove = lambda: sa.event.remove(
-            sa.engine.Engine, "before_cursor_execute", on_execute
-        )
+        monkeypatch.setattr(lookup.UserLookup, "_read", read)
 
     def stop(self) -> None:
-        self._remove()
+        self.counting = False
 
 
 def _multicall(env: AuthEnv, calls: list[dict[str, Any]]) -> list[Any]:
