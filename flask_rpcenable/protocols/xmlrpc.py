@@ -89,7 +89,13 @@ class XMLRPCHandler(ProtocolHandler):
             self.dispatcher.record_rejected(ctx, error, method=getattr(error, "method", "-"))
             return self.error_response(error)
         # The User-Agent header is only looked at when nothing else decides.
-        agent = ctx.headers.get("User-Agent", "")
+        # Werkzeug's EnvironHeaders keeps its environ: one dict lookup.
+        environ = getattr(ctx.headers, "environ", None)
+        agent = (
+            environ.get("HTTP_USER_AGENT", "")
+            if isinstance(environ, dict)
+            else ctx.headers.get("User-Agent", "")
+        )
         use_i8 = settings.i8 == "always" or (
             settings.i8 == "auto" and (call.used_i8 or bool(_I8_CLIENTS.match(agent)))
         )
