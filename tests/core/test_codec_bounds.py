@@ -192,9 +192,10 @@ def test_a_huge_multicall_is_refused_before_its_entries_are_decoded(
     status, data, growth, seconds = server.measured(body)
     assert status == 200 and fault_code(data) == INVALID_PARAMS
     assert seconds < 2.0
-    # The body is read whole (8 MB), but of its 600,000 elements only the
-    # first chunks are parsed: the whole tree would be about 90 MB.
-    assert growth < len(body) + 24 * MB, growth // MB
+    # The body is read whole (8 MB; 17 MB measured), but of its 600,000
+    # elements only the first chunks are parsed: the whole tree would be
+    # about 90 MB.
+    assert growth < 3 * len(body), growth // MB
 
 
 def _multicall(entries: list[bytes]) -> bytes:
