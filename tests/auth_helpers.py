@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from live import build_app
 
 from flask_rpcenable import RPCEnable
+from flask_rpcenable.auth import prepared
 from flask_rpcenable.auth.signing import compute_signature, new_nonce, sign_request_v2
 from flask_rpcenable.auth.users import create_api_user
 
@@ -53,6 +55,18 @@ class AuthEnv:
 
     def proxy(self, path: str = "/rpc/", **kwargs: Any) -> xmlrpc.client.ServerProxy:
         return xmlrpc.client.ServerProxy(self.url + path, allow_none=True, **kwargs)
+
+    def call_as(self, name: str = "alice", key: str | None = None) -> Any:
+        """``auth_echo("x")`` over v1 as ``name`` (with its own key unless ``key``)."""
+        return self.proxy().auth_echo(*v1(name, key or self.keys[name]), "x")
+
+    def set_user(self, name: str, **values: Any) -> None:
+        """Change columns of user ``name`` with one committed UPDATE."""
+        with self.app.app_context():
+            self.db.session.execute(
+                sa.update(self.model).where(self.model.username == name).values(**values)
+            )
+            self.db.session.commit()
 
     def v2_proxy(self, username: str, key: str | None = None, path: str = "/rpc/",
                  **tamper: Any) -> xmlrpc.client.ServerProxy:
@@ -167,3 +181,16 @@ def post_raw(url: str, body: bytes, headers: dict[str, str] | None = None) -> An
         return xmlrpc.client.loads(data)[0][0]
     except xmlrpc.client.Fault as fault:
         return fault
+
+
+def count_user_reads(monkeypatch: Any) -> list[str]:
+    """The user names the lookup reads from the database from now on (the raw path)."""
+    reads: list[str] = []
+    original = prepared.PreparedSelect.first
+
+    def first(self: Any, engine: Any, values: dict[str, Any]) -> Any:
+        reads.append(values["username"])
+        return original(self, engine, values)
+
+    monkeypatch.setattr(prepared.PreparedSelect, "first", first)
+    return reads

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from auth_helpers import AuthEnv, fault_of, make_env, new_app, v1
+from auth_helpers import AuthEnv, count_user_reads, fault_of, make_env, new_app, v1
 from flask_sqlalchemy import SQLAlchemy
 from log_app import fresh_pg_database
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -34,16 +34,8 @@ from flask_rpcenable.db import bookkeeping_engine
 
 @pytest.fixture
 def raw_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Counts lookups on the raw path."""
-    reads: list[str] = []
-    original = prepared.PreparedSelect.first
-
-    def first(self: Any, engine: Any, values: dict[str, Any]) -> Any:
-        reads.append(values["username"])
-        return original(self, engine, values)
-
-    monkeypatch.setattr(prepared.PreparedSelect, "first", first)
-    return reads
+    """The user names read from the database (the raw path)."""
+    return count_user_reads(monkeypatch)
 
 
 @pytest.fixture
@@ -53,44 +45,32 @@ def env(tmp_path: Path, serve: Callable[..., Any]) -> AuthEnv:
     return environment
 
 
-def _call(env: AuthEnv, key: str | None = None, name: str = "alice") -> Any:
-    return env.proxy().auth_echo(*v1(name, key or env.keys[name]), "x")
-
-
-def _set(env: AuthEnv, name: str, **values: Any) -> None:
-    with env.app.app_context():
-        env.db.session.execute(
-            sa.update(env.model).where(env.model.username == name).values(**values)
-        )
-        env.db.session.commit()
-
-
 def _lookup(env: AuthEnv) -> lookup.UserLookup:
     return env.rpc.state(env.app).dispatcher.authenticator._lookup(env.model)
 
 
 def test_the_user_is_read_on_every_call_by_default(env: AuthEnv, raw_reads: list[str]) -> None:
-    assert [_call(env) for _ in range(3)] == ["User alice says: x"] * 3
+    assert [env.call_as() for _ in range(3)] == ["User alice says: x"] * 3
     assert raw_reads == ["alice"] * 3
     assert _lookup(env).cache is None
     # A wrong signature costs one read too (the second read is for remembered rows only).
-    assert fault_of(lambda: _call(env, "not-alices-key-" * 3)).faultCode == 406
+    assert fault_of(lambda: env.call_as("alice", "not-alices-key-" * 3)).faultCode == 406
     assert raw_reads == ["alice"] * 4
-    _set(env, "alice", active=False)
-    assert fault_of(lambda: _call(env)).faultCode == 406
-    _set(env, "alice", active=True)
+    env.set_user("alice", active=False)
+    assert fault_of(lambda: env.call_as()).faultCode == 406
+    env.set_user("alice", active=True)
     new = "a-brand-new-key-0123456789abcdef"
     with env.app.app_context():
-        _set(env, "alice", api_key_encrypted=encrypt_api_key(new, env.app))
-    assert fault_of(lambda: _call(env)).faultCode == 406
-    assert _call(env, new) == "User alice says: x"
+        env.set_user("alice", api_key_encrypted=encrypt_api_key(new, env.app))
+    assert fault_of(lambda: env.call_as()).faultCode == 406
+    assert env.call_as("alice", new) == "User alice says: x"
 
 
 def test_sql_echo_sees_the_lookup(
     env: AuthEnv, raw_reads: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
-        assert _call(env) == "User alice says: x"
+        assert env.call_as() == "User alice says: x"
     assert any("api_key_encrypted" in r.getMessage() for r in caplog.records)
     assert raw_reads == []
 
@@ -268,9 +248,9 @@ def test_keyed_macs_are_bounded(env: AuthEnv) -> None:
     authenticator._macs.size = 2
     for name in ("bob", "carol", "dave"):
         env.add_user(name)
-        assert _call(env, name=name) == f"User {name} says: x"
+        assert env.call_as(name) == f"User {name} says: x"
         assert 1 <= len(authenticator._macs) <= 2
-    assert _call(env) == "User alice says: x"
+    assert env.call_as() == "User alice says: x"
 
 
 def test_keyed_macs_sign_as_the_clients_do() -> None:

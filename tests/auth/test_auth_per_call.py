@@ -27,47 +27,33 @@ def env(tmp_path: Path, serve: Callable[..., Any]) -> AuthEnv:
     return environment
 
 
-def _call(env: AuthEnv, key: str | None = None, name: str = "alice") -> Any:
-    return env.proxy().auth_echo(*v1(name, key or env.keys[name]), "x")
-
-
-def _set(env: AuthEnv, name: str, **values: Any) -> None:
-    with env.app.app_context():
-        user = env.db.session.execute(
-            sa.select(env.model).where(env.model.username == name)
-        ).scalar_one()
-        for attr, value in values.items():
-            setattr(user, attr, value)
-        env.db.session.commit()
-
-
 def test_deactivated_user_is_refused_on_the_next_call(env: AuthEnv) -> None:
-    assert _call(env) == "User alice says: x"
-    _set(env, "alice", active=False)
-    assert fault_of(lambda: _call(env)).faultCode == 406
-    _set(env, "alice", active=True)
-    assert _call(env) == "User alice says: x"
+    assert env.call_as() == "User alice says: x"
+    env.set_user("alice", active=False)
+    assert fault_of(lambda: env.call_as()).faultCode == 406
+    env.set_user("alice", active=True)
+    assert env.call_as() == "User alice says: x"
 
 
 def test_changed_key_takes_effect_on_the_next_call(env: AuthEnv) -> None:
     old = env.keys["alice"]
-    assert _call(env, old) == "User alice says: x"
+    assert env.call_as("alice", old) == "User alice says: x"
     new = users.generate_api_key()
     with env.app.app_context():
-        _set(env, "alice", api_key_encrypted=users.encrypt_api_key(new, env.app))
-    assert fault_of(lambda: _call(env, old)).faultCode == 406
-    assert _call(env, new) == "User alice says: x"
+        env.set_user("alice", api_key_encrypted=users.encrypt_api_key(new, env.app))
+    assert fault_of(lambda: env.call_as("alice", old)).faultCode == 406
+    assert env.call_as("alice", new) == "User alice says: x"
 
 
 def test_rotated_secret_never_hits_the_key_cache(env: AuthEnv) -> None:
-    assert _call(env) == "User alice says: x"  # the decrypted key is now cached
+    assert env.call_as() == "User alice says: x"  # the decrypted key is now cached
     old_secret = env.app.config["SECRET_KEY"]
     env.app.config["RPCENABLE_SECRET_KEY"] = "a-brand-new-secret-" * 3
     env.app.config["RPCENABLE_SECRET_KEY_FALLBACKS"] = []
     # The stored token is unchanged, but the old secret is gone: refused.
-    assert fault_of(lambda: _call(env)).faultCode == 406
+    assert fault_of(lambda: env.call_as()).faultCode == 406
     env.app.config["RPCENABLE_SECRET_KEY_FALLBACKS"] = [old_secret]
-    assert _call(env) == "User alice says: x"
+    assert env.call_as() == "User alice says: x"
 
 
 def test_key_cache_is_bounded_and_keyed_by_secrets(env: AuthEnv) -> None:
@@ -103,21 +89,21 @@ def test_last_login_is_written_at_most_once_a_minute(
     for engine in engines:
         sa.event.listen(engine, "before_cursor_execute", listen)
     try:
-        _call(env)
+        env.call_as()
         first = env.user("alice").last_login
         assert first is not None and len(updates) == 1
         clock[0] += lookup.LAST_LOGIN_INTERVAL - 1
-        _call(env)
-        _call(env)
+        env.call_as()
+        env.call_as()
         assert len(updates) == 1
         assert env.user("alice").last_login == first
         clock[0] += 2
-        _call(env)
+        env.call_as()
         assert len(updates) == 2
         assert env.user("alice").last_login >= first
         # Another user has a clock of its own.
         env.add_user("carol")
-        _call(env, name="carol")
+        env.call_as("carol")
         assert len(updates) == 3
     finally:
         for engine in engines:

@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from auth_helpers import AuthEnv, fault_of, make_env, v1
+from auth_helpers import AuthEnv, count_user_reads, fault_of, make_env
 
-from flask_rpcenable.auth import prepared
 from flask_rpcenable.auth.nonces import NonceStore, ProcessNonceCache
 from flask_rpcenable.auth.usercache import TimedCache
 from flask_rpcenable.auth.users import encrypt_api_key, generate_api_key
@@ -36,16 +34,8 @@ class Clock:
 
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The user names read from the database (on the raw path, which every engine takes)."""
-    found: list[str] = []
-    original_first = prepared.PreparedSelect.first
-
-    def first(self: Any, engine: Any, values: dict[str, Any]) -> Any:
-        found.append(values["username"])
-        return original_first(self, engine, values)
-
-    monkeypatch.setattr(prepared.PreparedSelect, "first", first)
-    return found
+    """The user names read from the database (the raw path)."""
+    return count_user_reads(monkeypatch)
 
 
 @pytest.fixture
@@ -63,44 +53,32 @@ def clock(env: AuthEnv) -> Clock:
     return lookup.cache.clock
 
 
-def _call(env: AuthEnv, key: str | None = None, name: str = "alice") -> Any:
-    return env.proxy().auth_echo(*v1(name, key or env.keys[name]), "x")
-
-
-def _set(env: AuthEnv, name: str, **values: Any) -> None:
-    with env.app.app_context():
-        env.db.session.execute(
-            sa.update(env.model).where(env.model.username == name).values(**values)
-        )
-        env.db.session.commit()
-
-
 OK = "User alice says: x"
 
 
 def test_a_deactivation_takes_effect_once_the_time_has_passed(
     env: AuthEnv, clock: Clock, reads: list[str]
 ) -> None:
-    assert _call(env) == OK
-    _set(env, "alice", active=False)
+    assert env.call_as() == OK
+    env.set_user("alice", active=False)
     clock.now += SECONDS - 1
-    assert _call(env) == OK  # still remembered
+    assert env.call_as() == OK  # still remembered
     assert reads == ["alice"]
     clock.now += 1
-    assert fault_of(lambda: _call(env)).faultCode == 406
+    assert fault_of(lambda: env.call_as()).faultCode == 406
     assert reads == ["alice", "alice"]
 
 
 def test_new_and_reactivated_users_work_at_once(
     env: AuthEnv, clock: Clock, reads: list[str]
 ) -> None:
-    assert fault_of(lambda: _call(env, "k" * 43, name="dave")).faultCode == 406
+    assert fault_of(lambda: env.call_as("dave", "k" * 43)).faultCode == 406
     env.add_user("dave")
-    assert _call(env, name="dave") == "User dave says: x"
-    _set(env, "alice", active=False)
-    assert fault_of(lambda: _call(env)).faultCode == 406
-    _set(env, "alice", active=True)
-    assert _call(env) == OK
+    assert env.call_as("dave") == "User dave says: x"
+    env.set_user("alice", active=False)
+    assert fault_of(lambda: env.call_as()).faultCode == 406
+    env.set_user("alice", active=True)
+    assert env.call_as() == OK
     assert reads == ["dave", "dave", "alice", "alice"]
 
 
@@ -108,21 +86,21 @@ def test_a_new_key_works_at_once_and_then_the_old_one_stops(
     env: AuthEnv, clock: Clock, reads: list[str]
 ) -> None:
     old = env.keys["alice"]
-    assert _call(env, old) == OK
+    assert env.call_as("alice", old) == OK
     new = generate_api_key()
     with env.app.app_context():
-        _set(env, "alice", api_key_encrypted=encrypt_api_key(new, env.app))
-    assert _call(env, old) == OK  # the remembered row still has the old key
-    assert _call(env, new) == OK  # it fails against the row, so the row is read again
-    assert fault_of(lambda: _call(env, old)).faultCode == 406
+        env.set_user("alice", api_key_encrypted=encrypt_api_key(new, env.app))
+    assert env.call_as("alice", old) == OK  # the remembered row still has the old key
+    assert env.call_as("alice", new) == OK  # it fails against the row, so the row is read again
+    assert fault_of(lambda: env.call_as("alice", old)).faultCode == 406
     assert reads == ["alice", "alice", "alice"]
 
 
 def test_a_wrong_signature_is_refused_after_one_more_read(
     env: AuthEnv, clock: Clock, reads: list[str]
 ) -> None:
-    assert _call(env) == OK
-    assert fault_of(lambda: _call(env, "not-alices-key-" * 3)).faultCode == 406
+    assert env.call_as() == OK
+    assert fault_of(lambda: env.call_as("alice", "not-alices-key-" * 3)).faultCode == 406
     assert reads == ["alice", "alice"]
 
 
