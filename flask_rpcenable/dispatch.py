@@ -177,17 +177,23 @@ class Dispatcher:
         :returns: the result, or ``present(result)``.
         :raises RPCError: whatever went wrong, already recorded.
         """
-        if not (self.recorders or _listened()):
+        app: Any = None
+        if not self.recorders and (
+            not _connected()
+            or not _listened(app := current_app._get_current_object())  # type: ignore[attr-defined]
+        ):
             # Nothing records or listens (the usual case with the log off):
             # no record to build, no clock to read, no app to look up.
             try:
-                result = self._run(None, ctx, method, params, None, system or _NO_SYSTEM)
+                result = self._run(app, ctx, method, params, None, system or _NO_SYSTEM)
                 return result if present is None else present(result)
             except Exception as exc:
                 record = self._record(ctx, method, params, multicall_index)
-                app = current_app._get_current_object()  # type: ignore[attr-defined]
+                if app is None:
+                    app = current_app._get_current_object()  # type: ignore[attr-defined]
                 raise self._error(app, method, exc, record) from None
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if app is None:
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
         record = self._record(ctx, method, params, multicall_index)
         start = time.perf_counter()
         failure: BaseException | None = None
@@ -377,12 +383,21 @@ def _redact_entries(params: Params) -> Params:
 _NO_SYSTEM: Mapping[str, SystemMethod] = {}
 
 
-def _listened() -> bool:
-    """Whether any receiver is connected to a call signal (for any sender)."""
+def _connected() -> bool:
+    """Whether any receiver is connected to a call signal, for any sender (one test each)."""
     return bool(
         signals.call_started.receivers
         or signals.call_finished.receivers
         or signals.call_failed.receivers
+    )
+
+
+def _listened(app: Any) -> bool:
+    """Whether a receiver of a call signal listens to ``app`` (or to every sender)."""
+    return (
+        signals.call_started.has_receivers_for(app)
+        or signals.call_finished.has_receivers_for(app)
+        or signals.call_failed.has_receivers_for(app)
     )
 
 

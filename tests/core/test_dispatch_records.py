@@ -63,6 +63,24 @@ def test_no_record_without_log_or_receivers(tmp_path: Any, built: list[str]) -> 
     assert fault.faultCode == -32500 and "secret" not in fault.faultString
 
 
+def test_no_record_for_receivers_of_another_app(tmp_path: Any, built: list[str]) -> None:
+    app = _app(tmp_path / "one")
+    other = _app(tmp_path / "other")
+    heard: list[Any] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        heard.append(sender)
+
+    signals.call_finished.connect(receiver, other)
+    try:
+        assert _post(app, "echo", "hi") == "hi"
+        assert built == [] and heard == []
+        assert _post(other, "echo", "there") == "there"
+    finally:
+        signals.call_finished.disconnect(receiver, other)
+    assert built == ["echo"] and heard == [other]
+
+
 def test_record_when_a_receiver_listens(tmp_path: Any, built: list[str]) -> None:
     app = _app(tmp_path)
     finished: list[Any] = []
