@@ -58,6 +58,8 @@ class BadCompression(BodyError):
 
 def _inflater(encoding: str) -> Any:
     """A decompressor for ``encoding`` (``None`` for identity)."""
+    if encoding == "identity":  # the usual case, as the view passes it
+        return None
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return None

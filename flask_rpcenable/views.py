@@ -59,11 +59,12 @@ def make_blueprint(state: RPCState) -> Blueprint:
             return _method_page(state, version)
         # Read from the environ: Request.content_length goes through two
         # header lookups, and the stream reads the length once more.
-        length = get_content_length(req.environ)
+        environ = req.environ
+        length = get_content_length(environ)
         ctx = CallContext(
             version=version,
             protocol=handlers[0].name,
-            remote_addr=req.remote_addr,
+            remote_addr=environ.get("REMOTE_ADDR"),  # what Request.remote_addr reads
             request_size=length,
             http_method=req.method,
             path=req.script_root + req.path,
