@@ -15,10 +15,11 @@ import re
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
-from flask_caching.backends.simplecache import SimpleCache
+from flask_caching.backends.base import BaseCache
 
 from .config import DEFAULTS
 
@@ -39,46 +40,115 @@ __all__ = [
 ]
 
 
-class ProcessNonceCache(SimpleCache):
+class ProcessNonceCache(BaseCache):
     """The backend behind the default ``RPCENABLE_CACHE_TYPE = "SimpleCache"``.
 
     Flask-Caching's SimpleCache drops its oldest entries beyond
     ``threshold``, which would let a recorded nonce be replayed inside its
-    window. This one never evicts an entry that is still valid: only
-    verified calls record a nonce, so the size stays bounded by legitimate
-    traffic. Expired entries are purged at most once a second once the
-    store is over its threshold. Every operation holds the cache's lock, so
-    ``add`` is atomic between threads.
+    window. This backend (a Flask-Caching :class:`~flask_caching.backends.base.BaseCache`,
+    the documented way to add one) never evicts an entry that is still
+    valid: only verified calls record a nonce, so the size stays bounded by
+    legitimate traffic. Expired entries are purged at most once a second
+    once the store is over its threshold. One lock guards every operation,
+    so ``add`` is atomic between threads. Values are kept as they are (one
+    process: nothing to serialize).
+
+    :param threshold: the size past which expired entries are purged.
+    :param default_timeout: seconds an entry lives when ``set`` or ``add``
+        is given none; 0 is for ever.
+    :param clock: the time in seconds (``time.time``; tests pass their own).
+    :param ignore_delete_many_errors: as Flask-Caching's backends take it.
     """
 
-    _last_purge = 0.0
+    def __init__(
+        self,
+        threshold: int = 500,
+        default_timeout: int = 300,
+        clock: Callable[[], float] = time.time,
+        ignore_delete_many_errors: bool = False,
+    ) -> None:
+        super().__init__(
+            default_timeout=default_timeout, ignore_delete_many_errors=ignore_delete_many_errors
+        )
+        self.threshold = threshold
+        self.clock = clock
+        #: key -> (expiry time, 0 for never; value)
+        self._entries: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+        self._last_purge = 0.0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        #: The value every nonce entry holds, serialized once.
-        self._one = self.serializer.dumps("1")
+    @classmethod
+    def factory(
+        cls, app: Flask, config: dict[str, Any], args: list[Any], kwargs: dict[str, Any]
+    ) -> ProcessNonceCache:
+        """How Flask-Caching makes it: ``CACHE_THRESHOLD`` and ``CACHE_DEFAULT_TIMEOUT``."""
+        kwargs["threshold"] = config["CACHE_THRESHOLD"]
+        return cls(*args, **kwargs)
 
     def add_nonce(self, key: str, seconds: int) -> bool:
         """``add(key, "1", timeout=seconds)``, doing only what a nonce needs.
 
         :returns: ``False`` when ``key`` is there and has not expired.
         """
-        now = time.time()
-        with self._lock:
-            if len(self._cache) > self._threshold:
-                self._prune()
-            entry = self._cache.get(key)
-            if entry is not None and (entry[0] == 0 or entry[0] > now):
-                return False
-            self._cache[key] = (int(now) + seconds, self._one)
-            return True
+        return self.add(key, "1", timeout=seconds)
 
-    def _prune(self) -> None:
-        if self._over_threshold():
-            now = time.time()
-            if now - self._last_purge >= 1.0:
-                self._last_purge = now
-                self._remove_expired(now)
+    def get(self, key: str) -> Any:
+        with self._lock:
+            entry = self._live(key, self.clock())
+            return None if entry is None else entry[1]
+
+    def has(self, key: str) -> bool:
+        with self._lock:
+            return self._live(key, self.clock()) is not None
+
+    def set(self, key: str, value: Any, timeout: int | None = None) -> bool:
+        now = self.clock()
+        with self._lock:
+            self._purge(now)
+            self._entries[key] = (self._expiry(timeout, now), value)
+        return True
+
+    def add(self, key: str, value: Any, timeout: int | None = None) -> bool:
+        now = self.clock()
+        with self._lock:
+            self._purge(now)
+            if self._live(key, now) is not None:
+                return False
+            self._entries[key] = (self._expiry(timeout, now), value)
+        return True
+
+    def delete(self, key: str) -> bool:
+        with self._lock:
+            return self._entries.pop(key, None) is not None
+
+    def clear(self) -> bool:
+        with self._lock:
+            self._entries.clear()
+        return True
+
+    def __len__(self) -> int:
+        """Entries held, expired ones not purged yet included."""
+        return len(self._entries)
+
+    def _expiry(self, timeout: int | None, now: float) -> float:
+        seconds = self.default_timeout if timeout is None else timeout
+        return 0.0 if seconds == 0 else now + seconds
+
+    def _live(self, key: str, now: float) -> tuple[float, Any] | None:
+        entry = self._entries.get(key)
+        if entry is None or (entry[0] != 0.0 and entry[0] <= now):
+            return None
+        return entry
+
+    def _purge(self, now: float) -> None:
+        """Over the threshold, drop expired entries (at most once a second)."""
+        if len(self._entries) > self.threshold and now - self._last_purge >= 1.0:
+            self._last_purge = now
+            self._entries = {
+                key: entry
+                for key, entry in self._entries.items()
+                if entry[0] == 0.0 or entry[0] > now
+            }
 
 
 #: Seconds to open a connection to Redis or memcached (the replay cache, the RQ
@@ -316,7 +386,7 @@ def warn_about_backend(app: Flask, backend: Any) -> None:
     except TypeError:  # a backend that cannot be weakly referenced: warn every time
         pass
     name = type(backend).__name__
-    if isinstance(backend, CachelibSimpleCache) and not isinstance(backend, ProcessNonceCache):
+    if isinstance(backend, CachelibSimpleCache):
         app.logger.warning(
             "flask-rpcenable: the replay cache is a SimpleCache that evicts entries beyond "
             "its threshold; a nonce evicted before it expires can be replayed. Prefer "
@@ -324,7 +394,7 @@ def warn_about_backend(app: Flask, backend: Any) -> None:
         )
     if app.debug or app.testing:
         return
-    if isinstance(backend, CachelibSimpleCache):
+    if isinstance(backend, (CachelibSimpleCache, ProcessNonceCache)):
         app.logger.warning(
             "flask-rpcenable: the replay cache (%s) lives inside one process: with several "
             "worker processes a captured request can be replayed once per process. Use a "

@@ -4,7 +4,6 @@ from the app's own Flask-Caching cache."""
 from __future__ import annotations
 
 import logging
-import time
 import xmlrpc.client
 from collections.abc import Callable
 from pathlib import Path
@@ -39,14 +38,16 @@ def test_default_cache_is_in_process_and_never_evicts_live_nonces(tmp_path: Path
 
 
 def test_expired_nonces_are_purged_over_the_threshold() -> None:
-    cache = ProcessNonceCache(threshold=3)
+    clock = [1000.0]
+    cache = ProcessNonceCache(threshold=3, clock=lambda: clock[0])
     for i in range(3):
         cache.add(f"old{i}", "1", timeout=1)
-    # make them expire without sleeping: rewrite their expiry in the past
-    cache._cache = {k: (time.time() - 10, v) for k, (_, v) in cache._cache.items()}
+    clock[0] += 10  # they expire, without sleeping
     for i in range(2):
         assert cache.add(f"new{i}", "1", timeout=60)
-    assert sorted(cache._cache) == ["new0", "new1"]
+    # Over the threshold at the first add: the three expired ones went.
+    assert len(cache) == 2
+    assert cache.has("new0") and cache.has("new1") and not cache.has("old0")
 
 
 @pytest.mark.parametrize(

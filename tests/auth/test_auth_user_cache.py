@@ -9,7 +9,6 @@ new key works at once. The clock is the cache's own, set by the tests.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -127,20 +126,23 @@ def test_the_setting_is_checked(tmp_path: Path, value: Any) -> None:
 
 
 def test_a_nonce_is_added_once_while_it_lives() -> None:
-    cache = ProcessNonceCache(threshold=2)
+    clock = [1000.0]
+    cache = ProcessNonceCache(threshold=2, clock=lambda: clock[0])
     store = NonceStore(cache, timeout=60)
     assert store.add("alice", "n" * 16)
     assert not store.add("alice", "n" * 16)
     assert store.add("bob", "n" * 16)  # another user's nonce is another entry
     key = NonceStore.key("alice", "n" * 16)
     assert cache.get(key) == "1"
-    expires = cache._cache[key][0]
-    assert time.time() + 59 <= expires <= time.time() + 60
-    cache._cache[key] = (time.time() - 1, cache._cache[key][1])  # expired
-    assert store.add("alice", "n" * 16)
-    # Over the threshold, expired entries go; live ones stay.
-    cache._cache = {k: (time.time() - 1, v) for k, (_, v) in cache._cache.items()}
-    cache._last_purge = 0.0
+    clock[0] += 59.9
+    assert not store.add("alice", "n" * 16)  # still alive
+    clock[0] += 0.1
+    assert store.add("alice", "n" * 16)  # expired at 60 s: taken again
+    # Over the threshold, expired entries go (at most once a second); live ones stay.
+    clock[0] += 120
     assert store.add("carol", "n" * 16) and store.add("dave", "n" * 16)
+    assert len(cache) == 2  # alice, bob and the second alice purged
+    clock[0] += 1
     assert store.add("erin", "n" * 16)
-    assert len(cache._cache) == 3
+    assert len(cache) == 3  # nothing expired: nothing purged
+    assert cache.has(NonceStore.key("carol", "n" * 16))
