@@ -17,7 +17,8 @@ from flask_caching.jinja2ext import JINJA_CACHE_ATTR_NAME
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable.auth.nonces import NonceStore, ProcessNonceCache
+from flask_rpcenable.auth.nonces import NonceStore
+from flask_rpcenable.auth.processcache import ProcessNonceCache
 from flask_rpcenable.auth.signing import new_nonce
 from flask_rpcenable.auth.users import create_api_user
 

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from auth_helpers import AuthEnv, count_user_reads, fault_of, make_env
 
-from flask_rpcenable.auth.nonces import NonceStore, ProcessNonceCache
+from flask_rpcenable.auth.nonces import NonceStore
+from flask_rpcenable.auth.processcache import ProcessNonceCache
 from flask_rpcenable.auth.usercache import TimedCache
 from flask_rpcenable.auth.users import encrypt_api_key, generate_api_key
 
