@@ -26,6 +26,7 @@ from .xmlrpc_encoder import (
     encode_response,
     encode_value,
 )
+from .xmlrpc_parse import MULTICALL
 from .xmlrpc_values import METHOD_NAME_RE
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ __all__ = ["XMLRPCHandler"]
 
 #: Clients that read ``<i8>``: Python's xmlrpc.client and Apache XML-RPC.
 _I8_CLIENTS = re.compile(r"^(Python-xmlrpc/|Apache XML RPC)")
-MULTICALL = "system.multicall"
 _SYSTEM_NAMES = (
     "system.listMethods",
     "system.methodHelp",

@@ -57,8 +57,9 @@ _MULTICALL_HEAD = re.compile(
 )
 #: How each entry of a multicall names its method; counted in the bytes.
 _ENTRY_NAME = b"methodName</name>"
-_FIRST_DATA = etree.XPath("param[1]/value/array/data")
-_DATA_PATH = ("array", "value", "param", "params", "methodCall")
+#: The ``<data>`` of a multicall's entries: the array of the call's first
+#: parameter (an absolute path: it may be asked of any element of the tree).
+_CALL_ARRAY = etree.XPath("/methodCall/params/param[1]/value/array/data")
 
 
 class RefusedCall(RPCError):
@@ -118,27 +119,15 @@ def refuse_long_multicall(body: bytes, encoding: str, huge: bool, limit: int) ->
     for start in range(0, len(body), CHUNK):
         pull.feed(body[start : start + CHUNK])
         for _event, element in pull.read_events():
-            if data is None and _is_multicall_array(element):
+            if data is None and _CALL_ARRAY(element) == [element]:
                 data = element
         if data is not None and len(data) > limit:
             raise _too_many(limit)
     pull.close()
 
 
-def _is_multicall_array(data: Any) -> bool:
-    """Whether ``data`` is the ``<data>`` of the array in the call's first ``<param>``."""
-    chain = [data]
-    for tag in _DATA_PATH:  # array, value, param, params, methodCall: each the parent
-        parent = chain[-1].getparent()
-        if parent is None or parent.tag != tag:
-            return False
-        chain.append(parent)
-    param, params, call = chain[3], chain[4], chain[5]
-    return call.getparent() is None and params[0] is param
-
-
 def check_multicall_size(params_el: Any, limit: int) -> None:
     """Refuse a ``system.multicall`` of more than ``limit`` entries, counted in the tree."""
-    data = _FIRST_DATA(params_el)
+    data = _CALL_ARRAY(params_el)
     if data and len(data[0]) > limit:
         raise _too_many(limit)
