@@ -178,10 +178,7 @@ class Dispatcher:
         :raises RPCError: whatever went wrong, already recorded.
         """
         app: Any = None
-        if not self.recorders and (
-            not _connected()
-            or not _listened(app := current_app._get_current_object())  # type: ignore[attr-defined]
-        ):
+        if not self.recorders and (not _connected() or not _listened(app := _current_app())):
             # Nothing records or listens (the usual case with the log off):
             # no record to build, no clock to read, no app to look up.
             try:
@@ -189,11 +186,8 @@ class Dispatcher:
                 return result if present is None else present(result)
             except Exception as exc:
                 record = self._record(ctx, method, params, multicall_index)
-                if app is None:
-                    app = current_app._get_current_object()  # type: ignore[attr-defined]
-                raise self._error(app, method, exc, record) from None
-        if app is None:
-            app = current_app._get_current_object()  # type: ignore[attr-defined]
+                raise self._error(app or _current_app(), method, exc, record) from None
+        app = app or _current_app()
         record = self._record(ctx, method, params, multicall_index)
         start = time.perf_counter()
         failure: BaseException | None = None
@@ -271,9 +265,7 @@ class Dispatcher:
         if record is not None:
             _send_started(app, record)
         if procedure.is_async:
-            if app is None:
-                app = current_app._get_current_object()  # type: ignore[attr-defined]
-            return app.ensure_sync(procedure.func)(*args, **kwargs)
+            return (app or _current_app()).ensure_sync(procedure.func)(*args, **kwargs)
         return procedure.func(*args, **kwargs)
 
     @staticmethod
@@ -345,7 +337,7 @@ class Dispatcher:
         any, and their position. Their parameters are not recorded. So
         nothing that reached the endpoint goes unlogged.
         """
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        app = _current_app()
         record = CallRecord(
             method=method,
             version=ctx.version,
@@ -381,6 +373,11 @@ def _redact_entries(params: Params) -> Params:
 
 
 _NO_SYSTEM: Mapping[str, SystemMethod] = {}
+
+
+def _current_app() -> Any:
+    """The app of the current context (the object behind ``current_app``)."""
+    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 def _connected() -> bool:
