@@ -25,6 +25,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..dbapi import dbapi_error
+
 __all__ = ["PreparedSelect", "needs_core"]
 
 
@@ -108,7 +110,7 @@ class PreparedSelect:
                 self._results = self._processors(cursor.description)
             cursor.close()
         except self._error as exc:
-            raise self._wrap(exc, params, connection, cursor) from exc
+            raise dbapi_error(engine, exc, self.sql, params, connection, cursor) from exc
         finally:
             if connection is not None:
                 connection.close()
@@ -129,22 +131,3 @@ class PreparedSelect:
             for kind, column in zip(self._types, description, strict=True)
         ]
         return found if any(proc is not None for proc in found) else []
-
-    def _wrap(self, exc: Exception, params: Any, connection: Any, cursor: Any) -> sa.exc.DBAPIError:
-        """SQLAlchemy's exception for a DBAPI one; a dropped connection is invalidated."""
-        invalidated = False
-        if connection is not None:
-            try:
-                invalidated = bool(self.dialect.is_disconnect(exc, connection, cursor))
-            except Exception:  # noqa: BLE001  (a failing check is no reason to hide the error)
-                invalidated = False
-            if invalidated:
-                connection.invalidate(exc)
-        return sa.exc.DBAPIError.instance(  # type: ignore[return-value]
-            self.sql,
-            params,
-            exc,
-            self._error,
-            connection_invalidated=invalidated,
-            dialect=self.dialect,
-        )

@@ -30,6 +30,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..dbapi import dbapi_error
+
 __all__ = ["PreparedInsert"]
 
 #: A row of a log table: its values in the order of the :class:`PreparedInsert`'s keys.
@@ -94,7 +96,6 @@ class PreparedInsert:
         row and one ``COMMIT`` ends it. Whatever the driver's transaction
         setting, it is one transaction.
         """
-        dialect = engine.dialect
         fairy: Any = None
         cursor: Any = None
         try:
@@ -105,20 +106,8 @@ class PreparedInsert:
                 cursor.execute("BEGIN IMMEDIATE")
             cursor.executemany(self.sql, parameters)
             connection.commit()
-        except dialect.loaded_dbapi.Error as exc:
-            disconnect = dialect.is_disconnect(exc, fairy, cursor)
-            if disconnect and fairy is not None:
-                fairy.invalidate(exc)
-            raise sa.exc.DBAPIError.instance(
-                self.sql,
-                parameters,
-                exc,
-                dialect.loaded_dbapi.Error,
-                hide_parameters=engine.hide_parameters,
-                connection_invalidated=disconnect,
-                dialect=dialect,
-                ismulti=True,
-            ) from exc
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise dbapi_error(engine, exc, self.sql, parameters, fairy, cursor, many=True) from exc
         finally:
             if cursor is not None:
                 cursor.close()
