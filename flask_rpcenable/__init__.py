@@ -7,9 +7,9 @@ from xmlrpc.client import Binary, DateTime, Fault
 from . import errors, signals
 from .auth.signing import compute_signature, generate_auth_args
 from .background import postpone
+from .calls import CallContext, CallRecord
 from .client.jsonrpc import JSONRPCPoint
 from .client.point import XMLRPCPoint
-from .dispatch import CallContext, CallRecord
 from .errors import RPCError
 from .extension import RPCEnable
 from .state import RPCState

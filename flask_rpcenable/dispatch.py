@@ -7,7 +7,7 @@ one place where exceptions become errors: a :class:`~xmlrpc.client.Fault` a
 procedure raises keeps its code and string, and any other exception becomes
 -32500 with a generic message (the traceback goes to the app's log and the
 call's record). Every call, each ``system.multicall`` entry included,
-produces exactly one :class:`CallRecord`, handed to the recorders (the call
+produces exactly one :class:`~flask_rpcenable.calls.CallRecord`, handed to the recorders (the call
 log) and to the signals of :mod:`flask_rpcenable.signals`; when nothing
 records and no signal has a receiver, no record is built at all.
 """
@@ -18,13 +18,14 @@ import datetime
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from xmlrpc.client import Fault
 
 from flask import current_app
 
 from . import signals
+from .calls import AuthResult, CallContext, CallRecord, Params
 from .db import report_write_failure
 from .errors import (
     APPLICATION_ERROR,
@@ -40,71 +41,7 @@ from .registry import Procedure, Registry
 if TYPE_CHECKING:
     from .settings import Settings
 
-__all__ = [
-    "AuthResult",
-    "Authenticator",
-    "CallContext",
-    "CallRecord",
-    "Dispatcher",
-    "Params",
-    "SystemMethod",
-]
-
-#: Parameters as a protocol hands them over: by position or by name.
-Params = list[Any] | dict[str, Any]
-
-
-@dataclass
-class AuthResult:
-    """What an authenticator hands back for a verified call."""
-
-    user: Any
-    username: str
-    #: The parameters left for the function once the auth ones are taken off.
-    params: Params
-
-
-@dataclass
-class CallContext:
-    """What the transport knows about the request a call came in."""
-
-    version: int | None
-    protocol: str = "xmlrpc"
-    remote_addr: str | None = None
-    request_size: int | None = None
-    http_method: str = "POST"
-    path: str = "/"
-    headers: Mapping[str, str] = field(default_factory=dict)
-    #: The raw (decompressed) body, for signatures that cover it.
-    body: bytes = b""
-    #: Set when the request was authenticated as a whole, before parsing
-    #: (scheme v2: a signed ``Authorization`` header).
-    verified: AuthResult | None = None
-
-
-@dataclass
-class CallRecord:
-    """Everything known about one finished call, for logs and signals."""
-
-    method: str
-    version: int | None
-    protocol: str
-    params: Params
-    started_at: datetime.datetime
-    remote_addr: str | None = None
-    request_size: int | None = None
-    username: str | None = None
-    result: Any = None
-    fault_code: int | None = None
-    fault_string: str | None = None
-    traceback: str | None = None
-    duration_ms: float = 0.0
-    #: Position inside a ``system.multicall``; ``None`` for a top-level call.
-    multicall_index: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.fault_code is None
+__all__ = ["Authenticator", "Dispatcher", "SystemMethod"]
 
 
 class Authenticator(Protocol):

@@ -27,8 +27,8 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_content_length
 
+from .calls import CallContext
 from .compression import BadCompression, TooLarge, UnsupportedEncoding, read_capped
-from .dispatch import CallContext
 from .errors import APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE, RPCError
 from .protocols import PROTOCOLS, ProtocolHandler
 from .protocols.introspection import auth_params
@@ -66,9 +66,7 @@ def make_blueprint(state: RPCState) -> Blueprint:
             protocol=handlers[0].name,
             remote_addr=environ.get("REMOTE_ADDR"),  # what Request.remote_addr reads
             request_size=length,
-            http_method=req.method,
-            path=req.script_root + req.path,
-            headers=req.headers,
+            request=req,
         )
         try:
             body = _read_body(req, length, settings.max_request_size)

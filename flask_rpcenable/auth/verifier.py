@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app, g
 from sqlalchemy.orm.attributes import instance_state
 
-from ..dispatch import AuthResult, CallContext, Params
+from ..calls import AuthResult, CallContext, Params
 from ..errors import (
     AUTH_BAD_NONCE,
     AUTH_BAD_TIMESTAMP,

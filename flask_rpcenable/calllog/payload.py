@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..redact import JSON_ENCODER, REDACTED
 
 if TYPE_CHECKING:
-    from ..dispatch import CallRecord
+    from ..calls import CallRecord
 
 __all__ = [
     "PendingRows",

@@ -1,7 +1,7 @@
 """Call logging: every incoming and outgoing call as a row in the database.
 
 With ``RPCENABLE_LOG_INCOMING`` on, a recorder is added to the dispatcher:
-it writes one :class:`IncomingCall` row per :class:`~flask_rpcenable.dispatch.CallRecord`
+it writes one :class:`IncomingCall` row per :class:`~flask_rpcenable.calls.CallRecord`
 (each ``system.multicall`` sub-call, the multicall itself, failed
 authentications and requests refused before parsing under the method ``"-"``).
 With ``RPCENABLE_LOG_OUTGOING`` on, :func:`record_outgoing` (used by the
@@ -63,7 +63,7 @@ from .payload import PendingRows, plain_json, row_texts, summarize_multicall
 from .prepared import PreparedInsert
 
 if TYPE_CHECKING:
-    from ..dispatch import CallRecord
+    from ..calls import CallRecord
     from ..state import RPCState
 
 __all__ = [

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from flask import Response
 
 if TYPE_CHECKING:
-    from ..dispatch import CallContext
+    from ..calls import CallContext
     from ..errors import RPCError
     from ..state import RPCState
 

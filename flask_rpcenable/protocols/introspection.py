@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..dispatch import CallContext, Params, SystemMethod
+from ..calls import CallContext, Params
+from ..dispatch import SystemMethod
 from ..errors import INVALID_PARAMS, METHOD_NOT_FOUND, RPCError
 
 if TYPE_CHECKING:

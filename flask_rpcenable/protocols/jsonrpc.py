@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Response
 
-from ..dispatch import CallContext, Params, SystemMethod
+from ..calls import CallContext, Params
+from ..dispatch import SystemMethod
 from ..errors import (
     APPLICATION_ERROR,
     APPLICATION_ERROR_MESSAGE,

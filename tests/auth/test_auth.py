@@ -405,7 +405,7 @@ def test_bad_settings_are_refused(tmp_path: Path, key: str, value: Any) -> None:
 
 
 def test_redact() -> None:
-    from flask_rpcenable.dispatch import AuthResult, CallContext
+    from flask_rpcenable.calls import AuthResult, CallContext
 
     def make(schemes: tuple[str, ...]) -> Any:
         return auth_module.HMACAuthenticator(

@@ -14,7 +14,7 @@ from flask import current_app, g, request
 from flask_wtf.csrf import CSRFProtect
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable.dispatch import CallRecord
+from flask_rpcenable.calls import CallRecord
 from flask_rpcenable.errors import METHOD_NOT_FOUND
 
 # -- registration --------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from core_helpers import call_body, new_app, post, proxy, raw_call, running
 
 from flask_rpcenable import Fault, RPCEnable, signals
-from flask_rpcenable.dispatch import CallRecord
+from flask_rpcenable.calls import CallRecord
 from flask_rpcenable.errors import (
     APPLICATION_ERROR,
     APPLICATION_ERROR_MESSAGE,

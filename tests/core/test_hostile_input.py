@@ -18,7 +18,7 @@ import pytest
 from core_helpers import Reply, call_body, new_app, post, running
 
 from flask_rpcenable import RPCEnable
-from flask_rpcenable.dispatch import CallRecord
+from flask_rpcenable.calls import CallRecord
 from flask_rpcenable.errors import INVALID_REQUEST, NOT_WELL_FORMED, RPCError
 from flask_rpcenable.protocols import xmlrpc_codec as codec
 from flask_rpcenable.protocols import xmlrpc_scan as scan

@@ -202,7 +202,7 @@ def test_modules_are_small() -> None:
     assert large == {}
 
 
-@pytest.mark.parametrize("core", ["dispatch", "registry", "params", "errors", "state"])
+@pytest.mark.parametrize("core", ["calls", "dispatch", "registry", "params", "errors", "state"])
 def test_the_core_knows_no_wire_format(core: str) -> None:
     """The core modules import no protocol, no view and no codec."""
     edges = graph()

@@ -13,7 +13,7 @@ from flask import Flask, Response
 
 import flask_rpcenable.protocols as protocols
 from flask_rpcenable import RPCEnable, signals
-from flask_rpcenable.dispatch import CallContext
+from flask_rpcenable.calls import CallContext
 from flask_rpcenable.errors import INVALID_PARAMS, METHOD_NOT_FOUND, RPCError
 from flask_rpcenable.protocols.base import ProtocolHandler
 

@@ -111,7 +111,7 @@ def test_multicall_entry_of_a_missing_method(sec: SecApp) -> None:
 
 def test_named_v1_arguments_of_a_missing_method(sec: SecApp) -> None:
     """By name (JSON-RPC style), through the dispatcher itself."""
-    from flask_rpcenable.dispatch import CallContext
+    from flask_rpcenable.calls import CallContext
     from flask_rpcenable.errors import RPCError
 
     args = sec.v1_args("alice")
