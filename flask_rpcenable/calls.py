@@ -12,10 +12,9 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from flask import Request
+from flask import Request
 
 __all__ = ["AuthResult", "CallContext", "CallRecord", "Params"]
 
