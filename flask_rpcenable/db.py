@@ -196,10 +196,11 @@ def _session_holds_sqlite_write(db: SQLAlchemy) -> bool:
     sub-call wrote), any other connection waits for the lock until its busy
     timeout and then fails.
     """
-    if not has_request_context() or db.engine.dialect.name != "sqlite":
-        return False
+    # Most requests have no session at all: that is the cheapest test, so it comes first.
     scoped = db.session
-    if not scoped.registry.has():
+    if not has_request_context() or not scoped.registry.has():
+        return False
+    if db.engine.dialect.name != "sqlite":
         return False
     session = scoped()
     if not session.in_transaction():
@@ -240,8 +241,12 @@ def bookkeeping_transaction(db: SQLAlchemy, work: Callable[[sa.Connection], T]) 
     return bookkeeping_attempts(db, attempt)
 
 
-def bookkeeping_attempts(db: SQLAlchemy, attempt: Callable[[sa.Engine], T]) -> T:
+def bookkeeping_attempts(
+    db: SQLAlchemy, attempt: Callable[[sa.Engine], T], engine: sa.Engine | None = None
+) -> T:
     """Run ``attempt(engine)`` on :func:`bookkeeping_engine`, once more if worth it.
+
+    ``engine`` is ``bookkeeping_engine(db)`` when the caller has it already.
 
     ``attempt`` takes its connection from the engine and ends its
     transaction itself (:func:`bookkeeping_transaction` uses
@@ -251,9 +256,10 @@ def bookkeeping_attempts(db: SQLAlchemy, attempt: Callable[[sa.Engine], T]) -> T
     locked" is tried once more, after a short pause; any other failure, or
     a second one, is raised.
     """
+    engine = engine or bookkeeping_engine(db)
     for tries in (1, 2):
         try:
-            result = attempt(bookkeeping_engine(db))
+            result = attempt(engine)
         except sa.exc.DBAPIError as exc:
             if tries == 2 or not _worth_retrying(exc):
                 raise
@@ -320,6 +326,9 @@ class AtMostEvery:
     def due(self) -> bool:
         """Whether the gated work should run now (and mark it as run)."""
         now = time.monotonic()
+        last = self._last
+        if last is not None and now - last < self.interval:
+            return False  # the common case, decided without the lock
         with self._lock:
             if self._last is not None and now - self._last < self.interval:
                 return False

@@ -274,13 +274,14 @@ class CallLogger:
     ) -> None:
         """Write ``rows`` (tuples in the order of ``keys``) in one transaction of their own."""
         statement = self._incoming_insert if insert is None else insert
-        prepared = self._prepare(statement, self.engine().dialect, keys)
+        engine = self.engine()
+        prepared = self._prepare(statement, engine.dialect, keys)
         if prepared.local:
             parameters = prepared.parameters(rows)
             bookkeeping_write_with(
                 self.db,
                 lambda: bookkeeping_attempts(
-                    self.db, lambda engine: prepared.write_local(engine, parameters)
+                    self.db, lambda engine: prepared.write_local(engine, parameters), engine
                 ),
                 what,
             )
