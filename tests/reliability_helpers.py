@@ -21,6 +21,7 @@ import xmlrpc.client
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 import sqlalchemy as sa
 from flask import Flask
@@ -260,7 +261,9 @@ class Load:
             result: Any = "ok"
         except xmlrpc.client.Fault as exc:
             result = exc.faultCode
-        except (OSError, xmlrpc.client.ProtocolError, http_errors()):
+        except (OSError, xmlrpc.client.ProtocolError, http_errors(), ExpatError):
+            # ExpatError: a worker killed between the response's headers and
+            # its body (two writes in gunicorn) leaves an empty body.
             result = "unanswered"
         outcome = Outcome(kind, token, result, time.perf_counter() - start, value)
         with self._lock:
@@ -298,6 +301,24 @@ class Load:
         for thread in pool:
             thread.join(max(0.0, deadline - time.monotonic()) + 5)
         return done
+
+
+def worker_pids(master: subprocess.Popen[Any]) -> list[int]:
+    """The gunicorn master's children: its workers."""
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(master.pid)], capture_output=True, text=True
+    ).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def wait_until(check: Callable[[], Any], timeout: float, step: float = 0.2) -> bool:
+    """Whether ``check()`` turns true within ``timeout`` seconds (asked every ``step``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(step)
+    return bool(check())
 
 
 def http_errors() -> type[Exception]:

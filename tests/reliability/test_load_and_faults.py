@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -104,22 +103,6 @@ def job_states(pg: rel.Postgres) -> tuple[dict[str, tuple[str, str]], set[str]]:
         engine.dispose()
 
 
-def wait_until(check: Any, timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(step)
-    return bool(check())
-
-
-def worker_pids(master: subprocess.Popen[Any]) -> list[int]:
-    out = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(master.pid)], capture_output=True, text=True
-    ).stdout
-    return [int(pid) for pid in out.split()]
-
-
 def test_load_and_faults(
     servers: tuple[rel.Postgres, rel.RedisServer], tmp_path: Any, capsys: Any
 ) -> None:
@@ -155,7 +138,7 @@ def test_load_and_faults(
 
         def kill_one(step: int) -> None:
             if step == 4 and not killed:
-                pids = worker_pids(master)
+                pids = rel.worker_pids(master)
                 if pids:
                     os.kill(pids[0], signal.SIGKILL)
                     killed.append(pids[0])
@@ -164,7 +147,7 @@ def test_load_and_faults(
         assert killed, "no gunicorn worker was killed"
         wrong = [o for o in first if o.result not in (EXPECTED[o.kind], "unanswered")]
         assert not wrong, wrong[:5]
-        assert wait_until(lambda: len(worker_pids(master)) == 2, 20)
+        assert rel.wait_until(lambda: len(rel.worker_pids(master)) == 2, 20)
 
         # 2. PostgreSQL restarted while idle: no call may fail because of it.
         pg.stop()
@@ -182,7 +165,7 @@ def test_load_and_faults(
             assert outcome.seconds < 5, outcome
         redis.start()
         workers.enter_context(rel.started(worker_args, env, log))
-        assert wait_until(lambda: load.call("auth_echo").result == "ok", 15)
+        assert rel.wait_until(lambda: load.call("auth_echo").result == "ok", 15)
 
         # 4. PostgreSQL stopped: authenticated calls get -32400 (their log rows
         #    cannot be written: left out of the row count below).
@@ -193,7 +176,7 @@ def test_load_and_faults(
             pg.start()
         outage_tokens.update(o.token for o in during_pg)
         assert {o.result for o in during_pg} == {SYSTEM_ERROR}
-        assert wait_until(lambda: load.call("auth_echo").result == "ok", 15)
+        assert rel.wait_until(lambda: load.call("auth_echo").result == "ok", 15)
 
         # 5. More load after the faults: everything as expected again.
         after = load.run(120, KINDS, threads=8, cap=60)
@@ -208,7 +191,7 @@ def test_load_and_faults(
             return all(records.get(job, ("queued",))[0] not in ("queued", "running")
                        for job in accepted)
 
-        assert wait_until(drained, 120, step=1.0), "RQ jobs still queued or running"
+        assert rel.wait_until(drained, 120, step=1.0), "RQ jobs still queued or running"
 
     # 6. SIGTERM with in-process jobs queued: the thread backend drains what it
     #    can within its shutdown timeout and records the rest, in time.

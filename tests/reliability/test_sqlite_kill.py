@@ -24,12 +24,10 @@ import os
 import re
 import signal
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
 from typing import Any
-from xml.parsers.expat import ExpatError
 
 import pytest
 import reliability_helpers as rel
@@ -52,29 +50,6 @@ KILLS = 12
 TOKEN = re.compile(r"tok\d{6}x")
 
 rpc = RPCEnable()
-_current = threading.local()
-
-
-class Load(rel.Load):
-    """:class:`reliability_helpers.Load`, also counting a response cut off by the kill as
-    unanswered: gunicorn sends the headers and the body in two writes, and a worker killed
-    between them leaves xmlrpc.client an empty body, on which it raises ExpatError (not
-    caught by ``rel.Load.call``: the load thread died and the call went uncounted)."""
-
-    def token(self) -> str:
-        _current.token = super().token()
-        return str(_current.token)
-
-    def call(self, kind: str, **options: Any) -> rel.Outcome:
-        try:
-            return super().call(kind, **options)
-        except ExpatError:
-            outcome = rel.Outcome(kind, _current.token, "unanswered", 0.0)
-            with self._lock:
-                self.outcomes.append(outcome)
-            return outcome
-
-
 @rpc.register
 def echo(token: str) -> str:
     return token
@@ -97,14 +72,6 @@ def create_app(instance_path: str | None = None) -> Flask:
     return app
 
 
-def worker_pids(master: subprocess.Popen[Any]) -> list[int]:
-    """The gunicorn master's children: its workers."""
-    out = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(master.pid)], capture_output=True, text=True
-    ).stdout
-    return [int(pid) for pid in out.split()]
-
-
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -121,15 +88,6 @@ def has_open(pid: int, path: str) -> bool:
                 if os.readlink(f"/proc/{pid}/fd/{fd}") == path:
                     return True
     return False
-
-
-def wait_until(check: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return bool(check())
 
 
 def rows_by_token(path: str) -> collections.Counter[str]:
@@ -169,13 +127,14 @@ def test_sqlite_log_rows_survive_a_killed_worker(tmp_path: Any, capsys: Any) -> 
         "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "10",
         "--log-level", "warning", APP_SPEC,
     ]
-    load = Load(f"http://127.0.0.1:{port}/rpc/", "", "")
+    load = rel.Load(f"http://127.0.0.1:{port}/rpc/", "", "")
     kills: list[tuple[int, int]] = []  # (worker pid, calls done when it was killed)
     load_done = threading.Event()
 
     with rel.started(args, env, str(tmp_path / "gunicorn.log")) as master:
         rel.wait_port(port)
-        assert wait_until(lambda: len(worker_pids(master)) == 2, 20), "gunicorn has no 2 workers"
+        two_workers = rel.wait_until(lambda: len(rel.worker_pids(master)) == 2, 20)
+        assert two_workers, "gunicorn has no 2 workers"
         assert load.call("echo").result == "ok"
 
         def kill_workers() -> None:
@@ -185,7 +144,7 @@ def test_sqlite_log_rows_survive_a_killed_worker(tmp_path: Any, capsys: Any) -> 
                 not load_done.is_set() and len(load.outcomes) < 0.9 * CALLS and len(kills) < KILLS
             ):
                 # A killed worker stays in ps as a zombie until the master reaps it.
-                pids = [pid for pid in worker_pids(master) if pid not in dict(kills)]
+                pids = [pid for pid in rel.worker_pids(master) if pid not in dict(kills)]
                 if len(pids) == 2 and all(has_open(pid, real_database) for pid in pids):
                     kills.append((min(pids), len(load.outcomes)))
                     os.kill(min(pids), signal.SIGKILL)
@@ -198,11 +157,13 @@ def test_sqlite_log_rows_survive_a_killed_worker(tmp_path: Any, capsys: Any) -> 
         killer.join(5)
         assert kills, "no gunicorn worker was killed"
         killed = [pid for pid, _ in kills]
-        assert wait_until(lambda: not any(alive(pid) for pid in killed), 10), killed
-        assert wait_until(
-            lambda: len(worker_pids(master)) == 2 and not set(killed) & set(worker_pids(master)),
-            20,
-        ), "gunicorn did not replace the killed workers"
+        assert rel.wait_until(lambda: not any(alive(pid) for pid in killed), 10), killed
+
+        def replaced() -> bool:
+            workers = rel.worker_pids(master)
+            return len(workers) == 2 and not set(killed) & set(workers)
+
+        assert rel.wait_until(replaced, 20), "gunicorn did not replace the killed workers"
         rel.stop_process(master)
         assert master.returncode is not None
 
