@@ -237,6 +237,7 @@ def _embedded_db(app: Flask) -> SQLAlchemy:
     keys = ("SQLALCHEMY_DATABASE_URI", "SQLALCHEMY_BINDS")
     saved = {key: app.config[key] for key in keys if key in app.config}
     app.config.update(SQLALCHEMY_DATABASE_URI=uri, SQLALCHEMY_BINDS={})
+    teardowns = list(app.teardown_appcontext_funcs)
     try:
         embedded.init_app(app)
     finally:
@@ -245,7 +246,8 @@ def _embedded_db(app: Flask) -> SQLAlchemy:
         app.config.update(saved)
         if app.extensions.get("sqlalchemy") is embedded:
             del app.extensions["sqlalchemy"]
-    _cheap_session_teardown(app, embedded)
+    added = [f for f in app.teardown_appcontext_funcs if f not in teardowns]
+    _cheap_session_teardown(app, embedded, added)
     with app.app_context():
         engine = embedded.engine
         if engine.dialect.name == "sqlite" and isinstance(engine.pool, QueuePool):
@@ -253,29 +255,29 @@ def _embedded_db(app: Flask) -> SQLAlchemy:
     return embedded
 
 
-def _cheap_session_teardown(app: Flask, embedded: SQLAlchemy) -> None:
-    """Replace Flask-SQLAlchemy's session teardown for the embedded database.
+def _cheap_session_teardown(app: Flask, embedded: SQLAlchemy, added: list[Any]) -> None:
+    """Skip Flask-SQLAlchemy's session teardown for the embedded database when there is no session.
 
     Most requests (every unauthenticated RPC call) never open a session on
-    the embedded database, yet its teardown looks the session up at the end
-    of each one. The replacement first checks whether any session of this
-    database exists at all (one dict, empty in that case) and only then
-    removes the current one, as Flask-SQLAlchemy's own teardown does.
+    the embedded database, yet its teardown looks the session up, and
+    removes nothing, at the end of each one. ``added`` is what
+    ``embedded.init_app`` added to ``app.teardown_appcontext_funcs``: when that
+    is one function (Flask-SQLAlchemy's session teardown), it is replaced by
+    one that calls it only when the session registry holds a session for
+    the current app context (``ScopedRegistry.has()``). Otherwise nothing
+    changes.
     """
-    original = embedded._teardown_session
+    if len(added) != 1:  # a Flask-SQLAlchemy that tears down otherwise: keep it
+        return
+    original = added[0]
+    registry = embedded.session.registry
+
+    def teardown_session_if_any(exc: BaseException | None) -> None:
+        if registry.has():
+            original(exc)
+
     funcs = app.teardown_appcontext_funcs
-    if original not in funcs:  # a Flask-SQLAlchemy that tears down otherwise: keep it
-        return
-    scoped = embedded.session
-    sessions = getattr(scoped.registry, "registry", None)
-    if not isinstance(sessions, dict):
-        return
-
-    def remove_session_if_any(exc: BaseException | None) -> None:
-        if sessions:
-            scoped.remove()
-
-    funcs[funcs.index(original)] = remove_session_if_any
+    funcs[funcs.index(original)] = teardown_session_if_any
 
 
 #: Milliseconds a connection to the embedded SQLite file waits for another

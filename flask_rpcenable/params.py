@@ -181,7 +181,8 @@ class ParamChecker:
 
         :raises RPCError: -32602 when the count, a name or a type does not match.
         """
-        if isinstance(params, Mapping):
+        # A list (what protocols hand over) is told apart without Mapping's ABC check.
+        if not isinstance(params, (list, tuple)) and isinstance(params, Mapping):
             return [], self._bind_named(method, params)
         count = len(params)
         positional = len(self.names)

@@ -112,20 +112,22 @@ def test_embedded_database_teardown_is_ours_and_still_removes_a_session(
 ) -> None:
     app, rpc = make_app(tmp_path)
     db = rpc.state(app).db
-    assert db._teardown_session not in app.teardown_appcontext_funcs
-    assert len(app.teardown_appcontext_funcs) == 1
-    sessions = db.session.registry.registry
+    (teardown,) = app.teardown_appcontext_funcs
+    assert getattr(teardown, "__self__", None) is not db  # not Flask-SQLAlchemy's own
+    opened = []
 
     @app.get("/uses-db")
     def uses_db() -> str:
         db.session.execute(sa.text("SELECT 1"))
-        assert sessions
+        opened.append(db.session())
+        assert db.session.registry.has() and opened[0].in_transaction()
         return "ok"
 
     call(app)
-    assert not sessions  # an RPC call opens no session
+    with app.app_context():
+        assert not db.session.registry.has()  # an RPC call leaves no session behind
     assert app.test_client().get("/uses-db").data == b"ok"
-    assert not sessions  # removed at the end of the request
+    assert not opened[0].in_transaction()  # closed at the end of the request
 
 
 def test_new_log_table_has_only_the_indexes_it_needs(tmp_path: Path) -> None:
