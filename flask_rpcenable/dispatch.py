@@ -102,6 +102,7 @@ class Dispatcher:
         system: Mapping[str, SystemMethod] | None = None,
         present: Callable[[Any], Any] | None = None,
         multicall_index: int | None = None,
+        wire_code: Callable[[RPCError], int] | None = None,
     ) -> Any:
         """Run one call and record it.
 
@@ -111,6 +112,10 @@ class Dispatcher:
             so that a result the client cannot get is recorded as the error
             the client gets instead.
         :param multicall_index: the call's position inside a batch.
+        :param wire_code: the code the client gets for an error, when the
+            protocol sends another than the error's own (JSON-RPC sends
+            -32000 for -32500); the record keeps that code, and the error's
+            message.
         :returns: the result, or ``present(result)``.
         :raises RPCError: whatever went wrong, already recorded.
         """
@@ -136,7 +141,8 @@ class Dispatcher:
         except Exception as exc:
             failure = exc
             error = self._error(app, method, exc, record)
-            record.fault_code, record.fault_string = error.code, error.message
+            record.fault_code = error.code if wire_code is None else wire_code(error)
+            record.fault_string = error.message
             raise error from None
         finally:
             record.duration_ms = (time.perf_counter() - start) * 1000.0

@@ -171,6 +171,7 @@ class JSONRPCHandler(ProtocolHandler):
                 system=self.system,
                 present=present,
                 multicall_index=index,
+                wire_code=_wire_code,
             )
         except RPCError as error:
             if request_id is _MISSING:
@@ -255,6 +256,12 @@ def _error_object(error: RPCError) -> dict[str, Any]:
     if data is not None:
         error_object["data"] = data
     return error_object
+
+
+def _wire_code(error: RPCError) -> int:
+    """The code a client gets for ``error`` (what the call log records)."""
+    code: int = _error_object(error)["code"]
+    return code
 
 
 def _checked(result: Any) -> Any:

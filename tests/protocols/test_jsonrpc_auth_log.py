@@ -111,6 +111,25 @@ def test_batch_rows_and_signals(tmp_path: Path, serve: Callable[..., Any]) -> No
     assert key not in " ".join(r.params or "" for r in logged)
 
 
+def test_a_logged_exception_has_the_code_the_client_got(
+    tmp_path: Path, serve: Callable[..., Any]
+) -> None:
+    env = make_env(tmp_path, serve=serve, RPCENABLE_LOG_INCOMING=True)
+
+    @env.rpc.register
+    def broken() -> str:
+        raise ValueError("a detail for the server log only")
+
+    url = env.url + "/rpc/"
+    assert call(url, request("broken", []))["error"] == {"code": -32000, "message": "Server error"}
+    (member,) = call(url, [request("broken", [], id="m")])
+    assert member["error"]["code"] == -32000
+    logged = [r for r in rows(env) if r.method == "broken"]
+    assert [(r.fault_code, r.ok) for r in logged] == [(-32000, False), (-32000, False)]
+    assert all("a detail for the server log only" in (r.traceback or "") for r in logged)
+    assert all(r.fault_string.startswith("Application error") for r in logged)
+
+
 def test_admin_filters_by_protocol(tmp_path: Path, serve: Callable[..., Any]) -> None:
     env = make_env(tmp_path, serve=serve, RPCENABLE_LOG_INCOMING=True,
                    RPCENABLE_ADMIN_ENABLED=True, **ADMIN)
