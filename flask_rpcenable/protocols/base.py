@@ -52,6 +52,14 @@ class ProtocolHandler(ABC):
     def error_response(self, error: RPCError) -> Response:
         """The answer to a request refused as a whole (say, by request-level auth)."""
 
+    def refusal_response(self, error: RPCError, body: bytes) -> Response:
+        """The answer to the request ``body`` refused as a whole (say, by request-level auth).
+
+        :meth:`error_response` unless the protocol's answer repeats something
+        of the request (JSON-RPC: its id).
+        """
+        return self.error_response(error)
+
     @abstractmethod
     def method_name(self, body: bytes) -> str:
         """The method ``body`` calls, for the record of a refused request; ``"-"`` if none."""

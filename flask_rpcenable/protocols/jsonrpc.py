@@ -128,6 +128,31 @@ class JSONRPCHandler(ProtocolHandler):
     def error_response(self, error: RPCError) -> Response:
         return self._reply(_error_text(error))
 
+    def refusal_response(self, error: RPCError, body: bytes) -> Response:
+        """``error`` for each request of ``body`` that has an id, under that id.
+
+        A refused notification is answered as any notification (HTTP 204, no
+        reply); a body whose ids cannot be read gets one error with id null.
+        """
+        try:
+            document = loads_bounded(body, max_depth=self.max_depth + 1)
+        except ValueError:
+            return self.error_response(error)
+        requests = document if isinstance(document, list) else [document]
+        if not all(isinstance(request, dict) for request in requests):
+            return self.error_response(error)
+        error_object = _error_object(error)
+        replies = [
+            {"jsonrpc": "2.0", "error": error_object, "id": request["id"]}
+            for request in requests
+            if "id" in request and _valid_id(request["id"])
+        ]
+        if not replies and all("id" not in request for request in requests):
+            return _no_content()  # notifications only
+        if not replies:
+            return self.error_response(error)
+        return self._reply(encode_value(replies if isinstance(document, list) else replies[0]))
+
     def method_name(self, body: bytes) -> str:
         try:
             document = loads_bounded(body, max_depth=self.max_depth + 1)

@@ -71,8 +71,23 @@ def test_auth_v2(tmp_path: Path, serve: Callable[..., Any]) -> None:
     assert json.loads(data)["error"]["code"] == 402
     wrong = sign_request_v2("bob", key, "POST", "/rpc/v2/", b"other body")
     _, _, data = post(env.url + "/rpc/v2/", body, headers={"Authorization": wrong})
-    assert json.loads(data) == {"jsonrpc": "2.0", "id": None,
-                                "error": {"code": 406, "message": "Authentication failed"}}
+    refused = {"code": 406, "message": "Authentication failed"}
+    assert json.loads(data) == {"jsonrpc": "2.0", "id": 1, "error": refused}
+    # A batch: each member with an id gets the refusal under its id; a notification, none.
+    batch = [request("whoami", [], id="a"), {"jsonrpc": "2.0", "method": "whoami"},
+             request("whoami", [], id=7)]
+    body = json.dumps(batch).encode()
+    wrong = sign_request_v2("bob", key, "POST", "/rpc/v2/", b"other body")
+    _, _, data = post(env.url + "/rpc/v2/", body, headers={"Authorization": wrong})
+    assert json.loads(data) == [{"jsonrpc": "2.0", "id": "a", "error": refused},
+                                {"jsonrpc": "2.0", "id": 7, "error": refused}]
+    # A notification alone gets no reply; a body whose id cannot be read, id null.
+    for sent, expected in [({"jsonrpc": "2.0", "method": "whoami"}, (204, None)),
+                           ([1, 2], (200, {"jsonrpc": "2.0", "id": None, "error": refused}))]:
+        body = json.dumps(sent).encode()
+        wrong = sign_request_v2("bob", key, "POST", "/rpc/v2/", b"other body")
+        status, _, data = post(env.url + "/rpc/v2/", body, headers={"Authorization": wrong})
+        assert (status, json.loads(data) if data else None) == expected, sent
 
 
 def test_batch_rows_and_signals(tmp_path: Path, serve: Callable[..., Any]) -> None:
