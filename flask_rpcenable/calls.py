@@ -53,6 +53,9 @@ class CallContext:
     verified: AuthResult | None = None
     #: The HTTP request; ``None`` for a call made without one.
     request: Request | None = None
+    #: Whether the wire sends dates and bytes as text (JSON: ISO 8601 and
+    #: base64 strings), which parameters annotated so are converted from.
+    text_scalars: bool = False
 
     @property
     def http_method(self) -> str:

@@ -201,10 +201,12 @@ class Dispatcher:
             verified = self.authenticator.authenticate(procedure, params, ctx)
             if record is not None:
                 record.username = verified.username
-            args, kwargs = procedure.checker.bind(method, verified.params)
+            args, kwargs = procedure.checker.bind(
+                method, verified.params, text_scalars=ctx.text_scalars
+            )
             args = [verified.user, *args]
         else:
-            args, kwargs = procedure.checker.bind(method, params)
+            args, kwargs = procedure.checker.bind(method, params, text_scalars=ctx.text_scalars)
         if record is not None:
             _send_started(app, record)
         if procedure.is_async:

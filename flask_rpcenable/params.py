@@ -8,10 +8,12 @@ is passed through unchecked.
 
 from __future__ import annotations
 
+import binascii
 import datetime
 import inspect
 import types
 import typing
+from base64 import b64decode
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,13 +62,17 @@ def type_name(annotation: Any) -> str:
 Check = Callable[[Any], tuple[bool, Any]]
 
 
-def compile_check(annotation: Any) -> Check | None:
+def compile_check(annotation: Any, *, text_scalars: bool = False) -> Check | None:
     """The check for ``annotation``, worked out once.
 
     ``int`` is accepted where ``float`` is annotated (and converted), a
     ``bool`` is never taken for an ``int``, ``list`` and ``tuple`` are both
     arrays.
 
+    :param text_scalars: for a wire with no date or binary type (JSON): a
+        ``datetime`` or ``date`` may also come as an ISO 8601 string and
+        ``bytes`` as a base64 string, converted here (what is not such a
+        string is refused).
     :returns: ``None`` for an annotation that accepts anything (none at all,
         ``Any``, or one with no XML-RPC meaning).
     """
@@ -76,7 +82,7 @@ def compile_check(annotation: Any) -> Check | None:
     if origin in (typing.Union, types.UnionType):
         members: list[Check | None] = []
         for member in typing.get_args(annotation):
-            members.append(compile_check(member))
+            members.append(compile_check(member, text_scalars=text_scalars))
             if members[-1] is None:  # accepts anything: later members never matter
                 break
         if members and members[0] is None:
@@ -93,7 +99,9 @@ def compile_check(annotation: Any) -> Check | None:
     if origin in (list, tuple, Sequence):
         return _check_tuple if origin is tuple else _check_array
     if origin in (bytes, bytearray):
-        return _check_bytes
+        return _check_bytes_or_base64 if text_scalars else _check_bytes
+    if text_scalars and origin in (datetime.datetime, datetime.date):
+        return _iso_check(origin)
     if origin in (str, dict, datetime.datetime):
         return _instance_check(origin)
     return None
@@ -153,6 +161,30 @@ def _check_bytes(value: Any) -> tuple[bool, Any]:
     return isinstance(value, (bytes, bytearray)), value
 
 
+def _check_bytes_or_base64(value: Any) -> tuple[bool, Any]:
+    if isinstance(value, str):
+        try:
+            return True, b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return False, value
+    return _check_bytes(value)
+
+
+def _iso_check(cls: type[datetime.date]) -> Check:
+    """``cls`` (``datetime`` or ``date``), or an ISO 8601 string of one, converted."""
+
+    def check(value: Any) -> tuple[bool, Any]:
+        if isinstance(value, str):
+            try:
+                return True, cls.fromisoformat(value)
+            except ValueError:
+                return False, value
+        # A datetime is a date too, but not what a date parameter means.
+        return isinstance(value, cls) and (cls is datetime.datetime or type(value) is cls), value
+
+    return check
+
+
 @dataclass(frozen=True)
 class ParamChecker:
     """Binds wire parameters to a function's positional parameters."""
@@ -169,21 +201,35 @@ class ParamChecker:
     #: goes), then the one of ``*args``; ``None`` as a whole when no
     #: parameter is checked at all.
     _checks: tuple[Check | None, ...] | None = field(init=False, repr=False, compare=False)
+    #: The same for a wire whose dates and bytes come as text (JSON).
+    _text_checks: tuple[Check | None, ...] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        checks = tuple(compile_check(a) for a in (*self.annotations, self.var_positional))
-        object.__setattr__(self, "_checks", None if checks.count(None) == len(checks) else checks)
+        for attribute, text_scalars in (("_checks", False), ("_text_checks", True)):
+            checks = tuple(
+                compile_check(a, text_scalars=text_scalars)
+                for a in (*self.annotations, self.var_positional)
+            )
+            unchecked = checks.count(None) == len(checks)
+            object.__setattr__(self, attribute, None if unchecked else checks)
 
     def bind(
-        self, method: str, params: Sequence[Any] | Mapping[str, Any]
+        self,
+        method: str,
+        params: Sequence[Any] | Mapping[str, Any],
+        *,
+        text_scalars: bool = False,
     ) -> tuple[list[Any], dict[str, Any]]:
         """Check ``params`` (by position, or by name) and return ``(args, kwargs)``.
 
+        :param text_scalars: the wire sends dates and bytes as text (JSON);
+            see :func:`compile_check`.
         :raises RPCError: -32602 when the count, a name or a type does not match.
         """
+        checks = self._text_checks if text_scalars else self._checks
         # A list (what protocols hand over) is told apart without Mapping's ABC check.
         if not isinstance(params, (list, tuple)) and isinstance(params, Mapping):
-            return [], self._bind_named(method, params)
+            return [], self._bind_named(method, params, checks)
         count = len(params)
         positional = len(self.names)
         if count < self.required or (count > positional and not self.has_var_positional):
@@ -192,7 +238,6 @@ class ParamChecker:
                 f"{method}{self.display}: expected {self._arity()} parameters, got {count}",
             )
         args = list(params)
-        checks = self._checks
         if checks is None:
             return args, {}
         for index, value in enumerate(args):
@@ -209,7 +254,9 @@ class ParamChecker:
             args[index] = converted
         return args, {}
 
-    def _bind_named(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _bind_named(
+        self, method: str, params: Mapping[str, Any], checks: tuple[Check | None, ...] | None
+    ) -> dict[str, Any]:
         unknown = sorted(str(name) for name in params if name not in self.names)
         if unknown:
             raise RPCError(
@@ -221,10 +268,10 @@ class ParamChecker:
                 INVALID_PARAMS, f"{method}{self.display}: parameter {missing[0]!r} is missing"
             )
         kwargs = dict(params)
-        if self._checks is None:
+        if checks is None:
             return kwargs
         for index, name in enumerate(self.names):
-            check = self._checks[index]
+            check = checks[index]
             if check is None or name not in kwargs:
                 continue
             ok, converted = check(kwargs[name])

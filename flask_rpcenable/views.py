@@ -78,6 +78,7 @@ def make_blueprint(state: RPCState) -> Blueprint:
             dispatcher.record_rejected(ctx, refusal)
             raise
         ctx.protocol = handler.name
+        ctx.text_scalars = handler.text_scalars
         ctx.body = body
         ctx.request_size = len(body)
         try:

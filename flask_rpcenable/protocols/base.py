@@ -38,6 +38,9 @@ class ProtocolHandler(ABC):
     #: The bytes a body of this protocol may start with (JSON-RPC: ``{`` and
     #: ``[``), for requests with no ``Content-Type``.
     first_bytes: bytes
+    #: Whether dates and bytes come as text (ISO 8601, base64), for a wire
+    #: with no types of its own for them (JSON); see :class:`~flask_rpcenable.CallContext`.
+    text_scalars: bool = False
 
     def __init__(self, state: RPCState) -> None:
         self.state = state

@@ -86,6 +86,7 @@ class JSONRPCHandler(ProtocolHandler):
     name = "jsonrpc"
     media_types = ("application/json",)
     first_bytes = b"{["
+    text_scalars = True  # JSON has no date or binary type
 
     def __init__(self, state: RPCState) -> None:
         super().__init__(state)

@@ -4,7 +4,9 @@ parsing guards, error mapping, value types, content types and namespaces."""
 from __future__ import annotations
 
 import base64
+import datetime
 import json
+import xmlrpc.client
 from collections.abc import Callable
 from typing import Any
 
@@ -174,6 +176,29 @@ def test_datetime_and_bytes_results(japp: Flask) -> None:
     assert base64.b64decode(rpc_post(japp, req("blob"))["result"]) == b"\x00\x01binary"
     code, message, data = error_of(rpc_post(japp, req("nan")))
     assert (code, message) == (-32603, "Internal error") and "JSON" in data
+
+
+def test_datetime_date_and_bytes_params_come_as_text(make_app: Callable[..., Flask]) -> None:
+    app, rpc = spec_app(make_app)
+
+    @rpc.register
+    def stamp(when: datetime.datetime, day: datetime.date, data: bytes) -> list[Any]:
+        return [when.isoformat(), day.isoformat(), len(data), type(day).__name__]
+
+    sent = ["2024-05-06T07:08:09+02:00", "2024-05-06", base64.b64encode(b"\x00" * 5).decode()]
+    assert rpc_post(app, req("stamp", sent))["result"] == [
+        "2024-05-06T07:08:09+02:00", "2024-05-06", 5, "date"]
+    by_name = dict(zip(["when", "day", "data"], sent, strict=True))
+    assert rpc_post(app, req("stamp", by_name))["result"][2] == 5
+    for bad in (["noon", sent[1], sent[2]], [sent[0], sent[1], "%%%"]):
+        code, _, data = error_of(rpc_post(app, req("stamp", bad)))
+        assert code == -32602 and "stamp(" in data
+    # XML-RPC has types of its own for these: a string stays a string there.
+    body = xmlrpc.client.dumps(tuple(sent), "stamp").encode()
+    answer = app.test_client().post("/rpc/", data=body, content_type="text/xml").data
+    with pytest.raises(xmlrpc.client.Fault) as fault:
+        xmlrpc.client.loads(answer)
+    assert fault.value.faultCode == -32602
 
 
 def test_introspection_and_no_multicall(japp: Flask) -> None:
