@@ -79,7 +79,8 @@ def fill(app: Flask, db: SQLAlchemy, rpc: RPCEnable) -> None:
             ok = rng.random() >= error_rate
             rows.append({
                 "created_at": start - datetime.timedelta(seconds=rng.randint(0, 3599)),
-                "method": method, "protocol": "xmlrpc", "path": "/rpc/", "ok": ok,
+                "method": method, "protocol": rng.choice(["xmlrpc", "xmlrpc", "jsonrpc"]),
+                "path": "/rpc/", "ok": ok,
                 "params": _params(rng, method),
                 "result": _result(rng, method) if ok else None,
                 "fault_code": None if ok else 10,
