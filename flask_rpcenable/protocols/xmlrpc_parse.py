@@ -102,7 +102,11 @@ def may_be_long_multicall(body: bytes, limit: int) -> bool:
     Two searches in C: more entries than ``limit`` need more ``methodName``
     member names than that, and the call must name ``system.multicall``.
     """
-    return body.count(_ENTRY_NAME) > limit and _MULTICALL_HEAD.match(body) is not None
+    return (
+        len(body) > limit * len(_ENTRY_NAME)  # too short to hold that many: no search
+        and body.count(_ENTRY_NAME) > limit
+        and _MULTICALL_HEAD.match(body) is not None
+    )
 
 
 def refuse_long_multicall(body: bytes, encoding: str, huge: bool, limit: int) -> None:

@@ -93,11 +93,18 @@ def check_body(body: bytes, max_elements: int) -> tuple[bytes, str]:
         raise RPCError(
             NOT_WELL_FORMED, "not well-formed: DTDs and entity declarations are not allowed"
         )
-    # Only bodies near the cap pay for the second count.
-    tags = body.count(b"<")
-    if tags > max_elements and tags - body.count(b"</") > max_elements:
-        raise RPCError(INVALID_REQUEST, f"the request holds more than {max_elements} elements")
-    if body.count(b"=") > ATTRIBUTE_SCAN_THRESHOLD and has_attribute(body):
+    # A body holds no more "<" (or "=") than bytes: shorter ones skip the counts,
+    # and only bodies near the cap pay for the second count.
+    size = len(body)
+    if size > max_elements:
+        tags = body.count(b"<")
+        if tags > max_elements and tags - body.count(b"</") > max_elements:
+            raise RPCError(
+                INVALID_REQUEST, f"the request holds more than {max_elements} elements"
+            )
+    if size > ATTRIBUTE_SCAN_THRESHOLD and (
+        body.count(b"=") > ATTRIBUTE_SCAN_THRESHOLD and has_attribute(body)
+    ):
         raise RPCError(INVALID_REQUEST, ATTRIBUTES_REFUSED)
     return body, encoding
 
