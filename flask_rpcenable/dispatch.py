@@ -7,9 +7,10 @@ one place where exceptions become errors: a :class:`~xmlrpc.client.Fault` a
 procedure raises keeps its code and string, and any other exception becomes
 -32500 with a generic message (the traceback goes to the app's log and the
 call's record). Every call, each ``system.multicall`` entry included,
-produces exactly one :class:`~flask_rpcenable.calls.CallRecord`, handed to the recorders (the call
-log) and to the signals of :mod:`flask_rpcenable.signals`; when nothing
-records and no signal has a receiver, no record is built at all.
+produces exactly one :class:`~flask_rpcenable.calls.CallRecord`, handed to
+the recorders (the call log) and to the signals of
+:mod:`flask_rpcenable.signals`; when nothing records and no signal has a
+receiver, no record is built at all.
 """
 
 from __future__ import annotations
