@@ -8,7 +8,6 @@ is passed through unchecked.
 
 from __future__ import annotations
 
-import binascii
 import datetime
 import inspect
 import types
@@ -165,7 +164,7 @@ def _check_bytes_or_base64(value: Any) -> tuple[bool, Any]:
     if isinstance(value, str):
         try:
             return True, b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
+        except ValueError:  # binascii.Error included
             return False, value
     return _check_bytes(value)
 

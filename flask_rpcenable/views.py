@@ -88,8 +88,7 @@ def make_blueprint(state: RPCState) -> Blueprint:
         except RPCError as error:
             # A failed scheme-v2 signature is logged under the method called
             # (when the body names one), not under "-".
-            dispatcher.record_rejected(ctx, error, method=handler.method_name(body))
-            return handler.refusal_response(error, body)
+            return handler.refuse(ctx, error, body)
         except Exception as exc:  # a bug (say, in the authenticator): still no 500
             current_app.logger.error("checking an RPC request failed", exc_info=exc)
             error = RPCError(APPLICATION_ERROR, APPLICATION_ERROR_MESSAGE)

@@ -55,12 +55,15 @@ class ProtocolHandler(ABC):
     def error_response(self, error: RPCError) -> Response:
         """The answer to a request refused as a whole (say, by request-level auth)."""
 
-    def refusal_response(self, error: RPCError, body: bytes) -> Response:
-        """The answer to the request ``body`` refused as a whole (say, by request-level auth).
+    def refuse(self, ctx: CallContext, error: RPCError, body: bytes) -> Response:
+        """Record and answer the request ``body``, refused as a whole (say, by request-level auth).
 
-        :meth:`error_response` unless the protocol's answer repeats something
-        of the request (JSON-RPC: its id).
+        It is recorded under the method ``body`` calls (:meth:`method_name`)
+        and answered with :meth:`error_response`; a protocol whose answer
+        repeats something of the request (JSON-RPC: its ids) does both from
+        one parse.
         """
+        self.dispatcher.record_rejected(ctx, error, method=self.method_name(body))
         return self.error_response(error)
 
     @abstractmethod

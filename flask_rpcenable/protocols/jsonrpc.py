@@ -129,16 +129,18 @@ class JSONRPCHandler(ProtocolHandler):
     def error_response(self, error: RPCError) -> Response:
         return self._reply(_error_text(error))
 
-    def refusal_response(self, error: RPCError, body: bytes) -> Response:
-        """``error`` for each request of ``body`` that has an id, under that id.
+    def refuse(self, ctx: CallContext, error: RPCError, body: bytes) -> Response:
+        """Record the refusal; answer ``error`` under the id of each request of ``body``.
 
-        A refused notification is answered as any notification (HTTP 204, no
-        reply); a body whose ids cannot be read gets one error with id null.
+        The body is parsed once, for both. A refused notification is answered
+        as any notification (HTTP 204, no reply); a body whose ids cannot be
+        read gets one error with id null.
         """
         try:
             document = loads_bounded(body, max_depth=self.max_depth + 1)
         except ValueError:
-            return self.error_response(error)
+            document = None  # answered and recorded as a body of "null" is
+        self.dispatcher.record_rejected(ctx, error, method=_method_of(document))
         requests = document if isinstance(document, list) else [document]
         if not all(isinstance(request, dict) for request in requests):
             return self.error_response(error)
@@ -159,10 +161,7 @@ class JSONRPCHandler(ProtocolHandler):
             document = loads_bounded(body, max_depth=self.max_depth + 1)
         except ValueError:
             return "-"
-        if isinstance(document, list):
-            return BATCH
-        method = document.get("method") if isinstance(document, dict) else None
-        return method[:255] if isinstance(method, str) and method else "-"
+        return _method_of(document)
 
     @staticmethod
     def _reply(text: str) -> Response:
@@ -235,6 +234,14 @@ class JSONRPCHandler(ProtocolHandler):
                 key = "result" if ok else "error"
                 replies.append({"jsonrpc": "2.0", key: payload, "id": request_id})
         return replies
+
+
+def _method_of(document: Any) -> str:
+    """The method a parsed request calls, for its record: ``rpc.batch``, a name, or ``"-"``."""
+    if isinstance(document, list):
+        return BATCH
+    method = document.get("method") if isinstance(document, dict) else None
+    return method[:255] if isinstance(method, str) and method else "-"
 
 
 def _valid_id(value: Any) -> bool:

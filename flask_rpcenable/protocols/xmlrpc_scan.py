@@ -102,9 +102,8 @@ def check_body(body: bytes, max_elements: int) -> tuple[bytes, str]:
             raise RPCError(
                 INVALID_REQUEST, f"the request holds more than {max_elements} elements"
             )
-    if size > ATTRIBUTE_SCAN_THRESHOLD and (
-        body.count(b"=") > ATTRIBUTE_SCAN_THRESHOLD and has_attribute(body)
-    ):
+    many_equals = size > ATTRIBUTE_SCAN_THRESHOLD and body.count(b"=") > ATTRIBUTE_SCAN_THRESHOLD
+    if many_equals and has_attribute(body):
         raise RPCError(INVALID_REQUEST, ATTRIBUTES_REFUSED)
     return body, encoding
 

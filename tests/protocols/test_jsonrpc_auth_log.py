@@ -60,7 +60,7 @@ def test_auth_v1_by_position_and_by_name(tmp_path: Path, serve: Callable[..., An
 
 
 def test_auth_v2(tmp_path: Path, serve: Callable[..., Any]) -> None:
-    env = make_env(tmp_path, serve=serve)
+    env = make_env(tmp_path, serve=serve, RPCENABLE_LOG_INCOMING=True)
     key = env.add_user("bob")
     body = json.dumps(request("whoami", [])).encode()
     header = sign_request_v2("bob", key, "POST", "/rpc/v2/", body)
@@ -88,6 +88,10 @@ def test_auth_v2(tmp_path: Path, serve: Callable[..., Any]) -> None:
         wrong = sign_request_v2("bob", key, "POST", "/rpc/v2/", b"other body")
         status, _, data = post(env.url + "/rpc/v2/", body, headers={"Authorization": wrong})
         assert (status, json.loads(data) if data else None) == expected, sent
+    # Each refusal is one row, under the method (or batch) the body calls.
+    refused_rows = [(r.method, r.fault_code) for r in rows(env) if not r.ok]
+    assert refused_rows == [("whoami", 402), ("whoami", 406), ("rpc.batch", 406),
+                            ("whoami", 406), ("rpc.batch", 406)]
 
 
 def test_batch_rows_and_signals(tmp_path: Path, serve: Callable[..., Any]) -> None:
