@@ -15,7 +15,7 @@ import datetime
 import logging
 import uuid
 import xmlrpc.client
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ import pytest
 import sqlalchemy as sa
 from auth_helpers import AuthEnv, count_user_reads, fault_of, make_env, new_app, v1
 from flask_sqlalchemy import SQLAlchemy
-from log_app import fresh_pg_database
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flask_rpcenable import RPCEnable
@@ -194,22 +193,13 @@ class Member(BaseAPIUser, member_db.Model):  # type: ignore[name-defined,misc]
     team: Mapped[Team | None] = relationship()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'members.sqlite'}"
-    else:
-        with fresh_pg_database() as url:
-            yield url
-
-
 def test_a_model_of_ones_own_on_both_databases(
     tmp_path: Path,
     serve: Callable[..., Any],
-    database_url: str,
+    db_url: str,
     raw_reads: list[str],
 ) -> None:
-    app = new_app(tmp_path, RPCENABLE_USER_MODEL=Member, SQLALCHEMY_DATABASE_URI=database_url)
+    app = new_app(tmp_path, RPCENABLE_USER_MODEL=Member, SQLALCHEMY_DATABASE_URI=db_url)
     member_db.init_app(app)
     rpc = RPCEnable()
 
@@ -265,8 +255,8 @@ def test_keyed_macs_sign_as_the_clients_do() -> None:
 # -- the prepared statement itself ------------------------------------------------------
 
 
-def test_prepared_select_processes_and_escapes_binds(database_url: str) -> None:
-    engine = sa.create_engine(database_url)
+def test_prepared_select_processes_and_escapes_binds(db_url: str) -> None:
+    engine = sa.create_engine(db_url)
     table = sa.Table(
         "t",
         sa.MetaData(),

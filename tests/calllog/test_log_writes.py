@@ -41,11 +41,23 @@ class Traced:
 
 
 @contextmanager
+def pool_events(log: LogApp, **hooks: Callable[..., None]) -> Iterator[None]:
+    """Listen to events of the log's own pool (by name: ``checkout=...``) for the block."""
+    with log.app.app_context():
+        pool = bookkeeping_engine(log.db).pool
+    for name, hook in hooks.items():
+        sa.event.listen(pool, name, hook)
+    try:
+        yield
+    finally:
+        for name, hook in hooks.items():
+            sa.event.remove(pool, name, hook)
+
+
+@contextmanager
 def traced(log: LogApp) -> Iterator[Traced]:
     """Count the checkouts of the log's pool; on SQLite, trace every statement run on them."""
     seen = Traced()
-    with log.app.app_context():
-        pool = bookkeeping_engine(log.db).pool
 
     def checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         seen.checkouts += 1
@@ -56,13 +68,8 @@ def traced(log: LogApp) -> Iterator[Traced]:
         if isinstance(dbapi_connection, sqlite3.Connection):
             dbapi_connection.set_trace_callback(None)
 
-    sa.event.listen(pool, "checkout", checkout)
-    sa.event.listen(pool, "checkin", checkin)
-    try:
+    with pool_events(log, checkout=checkout, checkin=checkin):
         yield seen
-    finally:
-        sa.event.remove(pool, "checkout", checkout)
-        sa.event.remove(pool, "checkin", checkin)
 
 
 def sqlite_log(tmp_path: Path, make_log_app: MakeLogApp, **config: Any) -> tuple[LogApp, Path]:
@@ -212,8 +219,6 @@ def test_a_locked_database_is_tried_once_more(
     tmp_path: Path, make_log_app: MakeLogApp, pauses: Pauses, caplog: pytest.LogCaptureFixture
 ) -> None:
     log, path = sqlite_log(tmp_path, make_log_app)
-    with log.app.app_context():
-        pool = bookkeeping_engine(log.db).pool
 
     def no_wait(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         dbapi_connection.execute("PRAGMA busy_timeout=0")
@@ -222,12 +227,10 @@ def test_a_locked_database_is_tried_once_more(
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     pauses.during = lambda: holder.execute("COMMIT")
-    sa.event.listen(pool, "checkout", no_wait)
     try:
-        with caplog.at_level(logging.WARNING):
+        with pool_events(log, checkout=no_wait), caplog.at_level(logging.WARNING):
             assert log.call("echo", "waited") == "Server says: waited"
     finally:
-        sa.event.remove(pool, "checkout", no_wait)
         holder.close()
     assert pauses.taken == [RETRY_PAUSE]
     assert log.rows()[-1].params == '["waited"]'
@@ -240,8 +243,6 @@ def test_a_closed_connection_is_replaced_and_the_write_tried_again(
     """SQLAlchemy's disconnect test applies: the pooled connection is invalidated, the retry
     gets a new one."""
     log, _ = sqlite_log(tmp_path, make_log_app)
-    with log.app.app_context():
-        pool = bookkeeping_engine(log.db).pool
     closed: list[Any] = []
 
     def close_once(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
@@ -249,12 +250,8 @@ def test_a_closed_connection_is_replaced_and_the_write_tried_again(
             closed.append(dbapi_connection)
             dbapi_connection.close()
 
-    sa.event.listen(pool, "checkout", close_once)
-    try:
-        with caplog.at_level(logging.WARNING):
-            assert log.call("echo", "again") == "Server says: again"
-    finally:
-        sa.event.remove(pool, "checkout", close_once)
+    with pool_events(log, checkout=close_once), caplog.at_level(logging.WARNING):
+        assert log.call("echo", "again") == "Server says: again"
     assert len(closed) == 1 and pauses.taken == [RETRY_PAUSE]
     assert log.rows()[-1].params == '["again"]'
     assert not caplog.records
