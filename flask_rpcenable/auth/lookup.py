@@ -82,6 +82,8 @@ class UserLookup:
             username == sa.bindparam("username"), active.is_(True)
         )
         self._prepared: dict[sa.Dialect, PreparedSelect] = {}
+        #: The library's own pool on the app's database, looked up on first use.
+        self._engine: sa.Engine | None = None
         self.cache: TimedCache[FoundUser] | None = (
             TimedCache(cache_seconds) if cache_seconds > 0 else None
         )
@@ -114,7 +116,9 @@ class UserLookup:
         An engine that echoes SQL gets the Core statement instead, so that
         the echo shows it.
         """
-        engine = bookkeeping_engine(self.db)
+        engine = self._engine
+        if engine is None:
+            engine = self._engine = bookkeeping_engine(self.db)
         if needs_core(engine):
             with engine.connect() as conn:
                 found = conn.execute(self.statement, {"username": username}).first()

@@ -162,6 +162,7 @@ class CallLogger:
         self._prepared: dict[tuple[int, int], PreparedInsert] = {}
         #: Where this logger keeps a request's pending rows in ``flask.g``.
         self._pending_key = f"_rpcenable_log_rows_{id(self)}"
+        self._engine: sa.Engine | None = None
 
     # -- incoming ------------------------------------------------------------
 
@@ -262,8 +263,14 @@ class CallLogger:
         return text
 
     def engine(self) -> sa.Engine:
-        """Where log rows are written: a pool of their own (see :func:`bookkeeping_engine`)."""
-        return bookkeeping_engine(self.db)
+        """Where log rows are written: a pool of their own (see :func:`bookkeeping_engine`).
+
+        Looked up once: it belongs to this app's engine for the app's life.
+        """
+        engine = self._engine
+        if engine is None:
+            engine = self._engine = bookkeeping_engine(self.db)
+        return engine
 
     def _insert(
         self,
