@@ -39,6 +39,10 @@ off); payloads: a small echo, an echo of 2,000 structs, a 100-entry
 memory (tracemalloc) of one 5 MB call per server, and a throughput run under
 gunicorn (2 sync workers) on 127.0.0.1 with a bounded load generator.
 
+Its parts: ``bench_wsgi.py`` (payloads, calling a WSGI app directly),
+``bench_servers.py`` (the apps), ``bench_serve.py`` (the gunicorn run);
+this script times the cases and prints the tables.
+
 Only the public API of flask_rpcenable is used: API users are created with
 the ``flask rpc users create`` command, scheme v2 headers are signed here
 from the documented wire contract (docs/auth.rst).
@@ -49,301 +53,25 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
-import hashlib
-import hmac
-import http.client
-import importlib.metadata
-import io
 import json
 import os
 import platform
-import random
-import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 import tracemalloc
-import urllib.parse
 import xmlrpc.client
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
-from xmlrpc.server import SimpleXMLRPCDispatcher
 
-import flask_admin  # noqa: F401  (loaded as in a production process)
-import sqlalchemy  # noqa: F401  (loaded as in a production process)
-from flask import Flask, Response, request
+from bench_serve import print_throughput, throughput
+from bench_servers import API_KEY, USERNAME, Server, build_servers, sign_v2, version
+from bench_wsgi import Payload, call_wsgi, encode_call, payloads
 
 import flask_rpcenable
-from flask_rpcenable import RPCEnable, generate_auth_args
-
-SECRET_KEY = "bench-secret-key-0123456789-bench-secret-key"
-USERNAME = "bench"
-API_KEY = "bench-api-key-0123456789abcdef-0123456789"
-PG_DATABASE = "rpcenable_bench"
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-# -- the function every server exposes ----------------------------------------
-
-
-def echo(value: Any) -> Any:
-    """Return the argument unchanged (the response re-encodes the request)."""
-    return value
-
-
-# -- payloads --------------------------------------------------------------------
-
-
-def struct_list(count: int = 2000) -> list[dict[str, Any]]:
-    """``count`` small structs of the common XML-RPC types (1.2 MB as a request)."""
-    return [
-        {
-            "id": i,
-            "name": f"item {i}",
-            "price": 1.5 * i,
-            "active": i % 2 == 0,
-            "tags": ["a", "b"],
-            "created": datetime.datetime(2024, 5, 17, 12, 30, i % 60),
-        }
-        for i in range(count)
-    ]
-
-
-@dataclass
-class Payload:
-    key: str
-    label: str
-    method: str  # "echo", or "system.multicall"
-    args: tuple[Any, ...]  # params of echo, or of each multicall entry
-    entries: int = 0  # multicall entries (0: a plain call)
-
-    def expected(self) -> Any:
-        if self.entries:
-            return [[self.args[0]] for _ in range(self.entries)]
-        return self.args[0]
-
-
-def payloads() -> list[Payload]:
-    rng = random.Random(13)
-    return [
-        Payload("small", "small echo", "echo", ("Hello, world!",)),
-        Payload("structs", "2,000-struct echo", "echo", (struct_list(),)),
-        Payload("multicall", "100-entry multicall", "system.multicall", ("Hello, world!",), 100),
-        Payload("base64", "5 MB base64 echo", "echo", (rng.randbytes(5 * 1024 * 1024),)),
-    ]
-
-
-def encode_call(payload: Payload, method: str, auth: Callable[[], tuple] | None) -> bytes:
-    """The request body; ``auth`` prepends v1 arguments to each call."""
-    prefix = auth if auth is not None else tuple
-    if payload.entries:
-        calls = [
-            {"methodName": method, "params": [*prefix(), *payload.args]}
-            for _ in range(payload.entries)
-        ]
-        return xmlrpc.client.dumps((calls,), "system.multicall", allow_none=True).encode()
-    return xmlrpc.client.dumps((*prefix(), *payload.args), method, allow_none=True).encode()
-
-
-# -- calling a WSGI app directly --------------------------------------------------
-
-BASE_ENVIRON = {
-    "REQUEST_METHOD": "POST",
-    "SCRIPT_NAME": "",
-    "QUERY_STRING": "",
-    "SERVER_NAME": "127.0.0.1",
-    "SERVER_PORT": "8000",
-    "SERVER_PROTOCOL": "HTTP/1.1",
-    "REMOTE_ADDR": "127.0.0.1",
-    "HTTP_HOST": "127.0.0.1:8000",
-    "CONTENT_TYPE": "text/xml",
-    "wsgi.version": (1, 0),
-    "wsgi.url_scheme": "http",
-    "wsgi.errors": sys.stderr,
-    "wsgi.multithread": False,
-    "wsgi.multiprocess": True,
-    "wsgi.run_once": False,
-}
-
-
-def call_wsgi(app: Any, path: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
-    """POST ``body`` to ``app`` as a WSGI server would; return the response body."""
-    environ = dict(BASE_ENVIRON)
-    environ["PATH_INFO"] = path
-    environ["CONTENT_LENGTH"] = str(len(body))
-    environ["wsgi.input"] = io.BytesIO(body)
-    if headers:
-        environ.update(headers)
-    status: list[str] = []
-
-    def start_response(s: str, h: list, exc_info: Any = None) -> Callable[[bytes], None]:
-        status.append(s)
-        return lambda data: None
-
-    result = app(environ, start_response)
-    try:
-        data = b"".join(result)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-    if not status or not status[0].startswith("200"):
-        raise RuntimeError(f"HTTP {status} from {path}: {data[:300]!r}")
-    return data
-
-
-# -- the servers -------------------------------------------------------------------
-
-
-def floor_app() -> Flask:
-    """A plain Flask view around the standard library's dispatcher."""
-    dispatcher = SimpleXMLRPCDispatcher(allow_none=True, encoding="utf-8", use_builtin_types=True)
-    dispatcher.register_function(echo, "echo")
-    dispatcher.register_multicall_functions()
-    app = Flask("floor")
-    app.config["SECRET_KEY"] = SECRET_KEY
-
-    @app.post("/rpc/")
-    def endpoint() -> Response:
-        data = dispatcher._marshaled_dispatch(request.get_data())
-        return Response(data, content_type="text/xml; charset=utf-8")
-
-    return app
-
-
-def xmlrpcre_app() -> Any:
-    from flask_xmlrpcre import XMLRPCHandler
-
-    app = Flask("xmlrpcre")
-    app.config["SECRET_KEY"] = SECRET_KEY
-    handler = XMLRPCHandler("api", multicall=True)
-    handler.register(echo, "echo")
-    handler.connect(app, "/rpc/")
-    return app
-
-
-def modernrpc_app() -> Any:
-    """django-modern-rpc 2.x in a minimal in-process Django project."""
-    import django
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False,
-            SECRET_KEY=SECRET_KEY,
-            ALLOWED_HOSTS=["*"],
-            ROOT_URLCONF=__name__,
-            INSTALLED_APPS=["modernrpc"],
-            # Django's counterpart of Flask's cookie session (lazy: no work
-            # unless the session is read, which an RPC call never does).
-            MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware"],
-            SESSION_ENGINE="django.contrib.sessions.backends.signed_cookies",
-            DATABASES={},
-            USE_TZ=True,
-            DATA_UPLOAD_MAX_MEMORY_SIZE=10 * 1024 * 1024,
-            LOGGING_CONFIG=None,
-        )
-        django.setup()
-    from django.core.wsgi import get_wsgi_application
-
-    return get_wsgi_application()
-
-
-def _django_urlpatterns() -> list[Any]:
-    from django.urls import path
-    from modernrpc import RpcServer
-
-    server = RpcServer()
-    server.register_procedure(echo, name="echo")
-    return [path("rpc/", server.view)]
-
-
-def __getattr__(name: str) -> Any:  # ROOT_URLCONF=__name__: built when Django asks
-    if name == "urlpatterns":
-        value = globals()["urlpatterns"] = _django_urlpatterns()
-        return value
-    raise AttributeError(name)
-
-
-def ours_app(
-    name: str,
-    instance: str,
-    *,
-    log: bool = False,
-    database_uri: str | None = None,
-    create_user: bool = True,
-    user_cache_seconds: float = 0,
-) -> Flask:
-    """flask-rpcenable with its defaults (admin on), ``echo`` and ``auth_echo``.
-
-    ``user_cache_seconds`` sets the opt-in ``RPCENABLE_AUTH_USER_CACHE_SECONDS``.
-    """
-    app = Flask(f"bench_{name}", instance_path=os.path.join(instance, name))
-    app.config.update(SECRET_KEY=SECRET_KEY, RPCENABLE_LOG_INCOMING=log)
-    if user_cache_seconds:
-        app.config["RPCENABLE_AUTH_USER_CACHE_SECONDS"] = user_cache_seconds
-    if database_uri:
-        app.config["RPCENABLE_DATABASE_URI"] = database_uri
-    rpc = RPCEnable()
-    rpc.register(name="echo")(echo)
-
-    @rpc.register
-    @rpc.auth
-    def auth_echo(user: Any, value: Any) -> Any:
-        return value
-
-    rpc.init_app(app)
-    # Its warning that the replay cache lives in one process is expected here.
-    app.logger.setLevel("ERROR")
-    if not create_user:
-        return app
-    runner = app.test_cli_runner()  # the CLI, not the test client: no request goes through it
-    result = runner.invoke(
-        args=["rpc", "users", "create", "--key-from-stdin", USERNAME], input=API_KEY + "\n"
-    )
-    if result.exit_code != 0:
-        raise RuntimeError(f"'flask rpc users create' failed: {result.output}")
-    return app
-
-
-def sign_v2(body: bytes, path: str) -> str:
-    """An ``Authorization`` header of scheme v2, as docs/auth.rst specifies it."""
-    nonce = secrets.token_urlsafe(24)
-    timestamp = str(int(time.time()))
-    to_sign = "\n".join(
-        [
-            "RPCEnable-HMAC-SHA256",
-            "POST",
-            path,
-            hashlib.sha256(body).hexdigest(),
-            nonce,
-            timestamp,
-            USERNAME,
-        ]
-    )
-    signature = hmac.new(API_KEY.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
-    return (
-        f"RPCEnable-HMAC-SHA256 username={urllib.parse.quote(USERNAME, safe='')}, "
-        f"timestamp={timestamp}, nonce={nonce}, signature={signature}"
-    )
-
-
-@dataclass
-class Server:
-    key: str
-    label: str
-    app: Any
-    path: str = "/rpc/"
-    auth: str | None = None  # None, "v1" or "v2"
-    #: "xmlrpc", or "jsonrpc" (the same app, called with JSON-RPC 2.0; small echo only)
-    protocol: str = "xmlrpc"
+from flask_rpcenable import generate_auth_args
 
 
 @dataclass
@@ -414,45 +142,7 @@ def run_batch(case: Case) -> float:
     return (time.perf_counter_ns() - start) / case.number / 1000
 
 
-# -- PostgreSQL -----------------------------------------------------------------------
-
-
-def postgres_uri() -> tuple[str | None, str]:
-    """A fresh ``rpcenable_bench`` database next to the test suite's, or why not."""
-    base = os.environ.get("RPCENABLE_TEST_POSTGRES_URL")
-    if not base:
-        return None, "RPCENABLE_TEST_POSTGRES_URL is unset (. .ci/services.env)"
-    try:
-        import psycopg2
-    except ImportError:
-        return None, "psycopg2 is not installed"
-    url = sqlalchemy.engine.make_url(base)
-    try:
-        conn = psycopg2.connect(
-            host=url.host,
-            port=url.port,
-            user=url.username,
-            password=url.password,
-            dbname="postgres",
-        )
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE}")
-            cur.execute(f"CREATE DATABASE {PG_DATABASE}")
-        conn.close()
-    except Exception as exc:  # noqa: BLE001  (any failure: skip the case, say why)
-        return None, f"cannot create database {PG_DATABASE}: {exc}"
-    return url.set(database=PG_DATABASE).render_as_string(hide_password=False), ""
-
-
 # -- the machine ------------------------------------------------------------------------
-
-
-def version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def describe_machine() -> None:
@@ -496,191 +186,6 @@ def describe_machine() -> None:
         "psycopg2-binary",
     ]
     print("packages: " + ", ".join(f"{n} {version(n)}" for n in names))
-
-
-# -- the gunicorn throughput run -----------------------------------------------------------
-
-
-def gunicorn_app(kind: str) -> Any:
-    """The WSGI app gunicorn serves (``bench_calls:gunicorn_app('ours')``)."""
-    if kind == "floor":
-        return floor_app()
-    instance = os.environ["BENCH_INSTANCE"]
-    return ours_app(kind, instance, log=kind == "ours_logged", create_user=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def load(port: int, body: bytes, total: int, concurrency: int, cap: float) -> dict[str, float]:
-    """``total`` POSTs from ``concurrency`` threads, stopping after ``cap`` seconds."""
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    remaining = [total]
-    deadline = time.monotonic() + cap
-
-    def worker() -> None:
-        nonlocal errors
-        while time.monotonic() < deadline:
-            with lock:
-                if remaining[0] <= 0:
-                    return
-                remaining[0] -= 1
-            start = time.perf_counter_ns()
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                conn.request("POST", "/rpc/", body, {"Content-Type": "text/xml"})
-                response = conn.getresponse()
-                response.read()
-                conn.close()
-                ok = response.status == 200
-            except OSError:
-                ok = False
-            elapsed = (time.perf_counter_ns() - start) / 1e6
-            with lock:
-                if ok:
-                    latencies.append(elapsed)
-                else:
-                    errors += 1
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
-    latencies.sort()
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
-    return {
-        "done": len(latencies),
-        "errors": errors,
-        "rps": len(latencies) / wall,
-        "p50": pick(0.50) if latencies else float("nan"),
-        "p99": pick(0.99) if latencies else float("nan"),
-        "wall": wall,
-    }
-
-
-def throughput(total: int, concurrency: int, cap: float) -> list[tuple[str, dict[str, float]]]:
-    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which(
-        "gunicorn"
-    )
-    if gunicorn is None:
-        print("\ngunicorn is not installed: throughput run skipped (pip install gunicorn)")
-        return []
-    body = xmlrpc.client.dumps(("Hello, world!",), "echo").encode()
-    rows = []
-    for kind, label in [
-        ("floor", "floor"),
-        ("ours", "ours, plain"),
-        ("ours_logged", "ours, logged (SQLite)"),
-    ]:
-        instance = tempfile.mkdtemp(prefix="bench_gunicorn_")
-        port = free_port()
-        env = dict(os.environ, BENCH_INSTANCE=instance, PYTHONWARNINGS="ignore")
-        if kind != "floor":
-            # Create the embedded database's tables here, so that the two
-            # workers (each building its own app, no --preload) never race.
-            ours_app(kind, instance, log=kind == "ours_logged", create_user=False)
-        proc = subprocess.Popen(
-            [
-                gunicorn,
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--chdir",
-                HERE,
-                "--log-level",
-                "warning",
-                f"bench_calls:gunicorn_app({kind!r})",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            for _ in range(200):
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                        break
-                except OSError:
-                    if proc.poll() is not None:
-                        raise RuntimeError(proc.stderr.read().decode()[-2000:]) from None
-                    time.sleep(0.1)
-            load(port, body, 100, concurrency, 10)  # warm up both workers
-            rows.append((label, load(port, body, total, concurrency, cap)))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            shutil.rmtree(instance, ignore_errors=True)
-    return rows
-
-
-# -- main ------------------------------------------------------------------------------------
-
-
-def build_servers(instance: str) -> tuple[list[Server], list[str]]:
-    servers = [Server("floor", "floor (Flask view + stdlib dispatcher)", floor_app())]
-    notes = []
-    for key, label, factory, dist in [
-        ("xmlrpcre", "Flask-XML-RPC-Re", xmlrpcre_app, "Flask-XML-RPC-Re"),
-        ("modernrpc", "django-modern-rpc (Django WSGI)", modernrpc_app, "django-modern-rpc"),
-    ]:
-        try:
-            servers.append(Server(key, f"{label} {version(dist)}", factory()))
-        except Exception as exc:  # noqa: BLE001  (a peer that does not work is reported)
-            notes.append(f"{label}: skipped ({type(exc).__name__}: {exc})")
-    plain = ours_app("ours", instance)
-    servers.append(Server("ours", "ours, plain (log off)", plain))
-    servers.append(Server("ours_json", "ours, JSON-RPC 2.0 (log off)", plain, protocol="jsonrpc"))
-    sqlite_uri = f"sqlite:///{os.path.join(instance, 'log_sqlite', 'rpcenable.sqlite')}"
-    servers.append(
-        Server(
-            "ours_sqlite",
-            "ours, logged (embedded SQLite, WAL)",
-            ours_app("log_sqlite", instance, log=True, database_uri=sqlite_uri),
-        )
-    )
-    pg_uri, why = postgres_uri()
-    if pg_uri:
-        servers.append(
-            Server(
-                "ours_pg",
-                "ours, logged (PostgreSQL)",
-                ours_app("log_pg", instance, log=True, database_uri=pg_uri),
-            )
-        )
-    else:
-        notes.append(f"ours, logged (PostgreSQL): skipped ({why})")
-    servers.append(
-        Server(
-            "ours_v1", "ours, v1-authenticated (log off)", ours_app("auth_v1", instance), auth="v1"
-        )
-    )
-    servers.append(
-        Server(
-            "ours_v1_cached",
-            "ours, v1, opt-in user cache 5 s",
-            ours_app("auth_v1_cached", instance, user_cache_seconds=5),
-            auth="v1",
-        )
-    )
-    servers.append(
-        Server(
-            "ours_v2", "ours, v2-authenticated (log off)", ours_app("auth_v2", instance), auth="v2"
-        )
-    )
-    return servers, notes
 
 
 def main() -> None:
@@ -750,17 +255,7 @@ def main() -> None:
     if not args.no_serve:
         rows = throughput(args.requests, args.concurrency, args.time_cap)
         if rows:
-            print(
-                f"\nThroughput under gunicorn (2 sync workers, 127.0.0.1), small echo; "
-                f"{args.concurrency} client threads, at most {args.requests} requests or "
-                f"{args.time_cap:g} s each (client and server share the {os.cpu_count()} cores)"
-            )
-            print(f"  {'app':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'done':>7}{'errors':>7}")
-            for label, r in rows:
-                print(
-                    f"  {label:<26}{r['rps']:9.0f}{r['p50']:9.2f}{r['p99']:9.2f}"
-                    f"{r['done']:7d}{r['errors']:7d}"
-                )
+            print_throughput(rows, args.requests, args.concurrency, args.time_cap)
     print(f"\ntimed rounds took {timed:.0f} s; whole run {time.perf_counter() - t0:.0f} s")
 
 
