@@ -1,8 +1,9 @@
 """The per-call database work of authentication, made cheap.
 
-Every authenticated call reads its user from the database (so that a user
-deactivated, or given a new key, is refused on the very next call) and may
-stamp ``last_login``. This module does both with statements built once:
+Every authenticated request reads its user from the database (so that a
+user deactivated, or given a new key, is refused on the very next request;
+the calls of one multicall or batch share the read) and may stamp
+``last_login``. This module does both with statements built once:
 
 - :class:`UserLookup` reads the active user's primary key, name and stored
   key with one ``SELECT`` compiled once per dialect and run on a raw
@@ -48,8 +49,9 @@ _STAMPS_MAX = 100_000
 class FoundUser:
     """The row of an active user, before the signature is checked.
 
-    ``remembered`` is true when it came from the opt-in user cache rather
-    than from the database just now.
+    ``remembered`` is true when it came from the opt-in user cache, or from
+    an earlier call of the same request, rather than from the database just
+    now (a signature that does not match it then reads the row again).
     """
 
     identity: tuple[Any, ...]

@@ -15,13 +15,16 @@ an inactive user and a wrong signature alike), and only then the nonce is
 recorded with an atomic ``add`` in a shared cache (402 when it was already
 there). ``last_login`` is set with a single ``UPDATE``, at most once a
 minute per user (see ``auth/lookup.py``). The user is read from the database on
-every call (unless the app opts into ``RPCENABLE_AUTH_USER_CACHE_SECONDS``, see
+every request (unless the app opts into ``RPCENABLE_AUTH_USER_CACHE_SECONDS``, see
 ``auth/usercache.py``); decrypted keys are cached, by stored token and secrets.
 
 Within one HTTP request (a multicall, a JSON-RPC batch) a user name that
 failed the signature check fails at once (406) for the rest of it, as does
 every call once ``MAX_FAILED_PER_REQUEST`` names failed, and a nonce seen
-before is 402 at once: no user lookup or key decryption for them.
+before is 402 at once: no user lookup or key decryption for them. A user
+found in the request is read once for all of its calls, as a v2 header is
+verified once for all of them; a later call of the request whose signature
+does not match that row reads it again before it fails.
 """
 
 from __future__ import annotations
@@ -115,10 +118,15 @@ HELP_V2 = "scheme v2 (an 'Authorization: RPCEnable-HMAC-SHA256' header)"
 
 @dataclass
 class _RequestAuth:
-    """One request's failed ``(user model, user name)`` pairs and ``(user name, nonce)`` seen."""
+    """What one request's authentications have seen so far.
+
+    Its failed ``(user model, user name)`` pairs, its ``(user name, nonce)``
+    pairs, and the users found, by ``(user model, user name)``.
+    """
 
     failed: set[tuple[type, str]] = field(default_factory=set)
     nonces: set[tuple[str, str]] = field(default_factory=set)
+    found: dict[tuple[type, str], FoundUser] = field(default_factory=dict)
 
 
 class HMACAuthenticator:
@@ -268,7 +276,7 @@ class HMACAuthenticator:
         if (model, username) in seen.failed or len(seen.failed) >= MAX_FAILED_PER_REQUEST:
             raise RPCError(AUTH_FAILED, MSG_FAILED)
         try:
-            user = self._verify(model, username, signature, message)
+            user = self._verify(model, username, signature, message, seen.found)
         except RPCError as error:
             if error.code == AUTH_FAILED:
                 seen.failed.add((model, username))
@@ -282,12 +290,15 @@ class HMACAuthenticator:
         username: str,
         signature: Any,
         message: bytes,
+        found_in_request: dict[tuple[type, str], FoundUser],
     ) -> Any:
         """The active user whose key signed ``message`` as ``signature``, or fault 406.
 
         An unknown or inactive user costs the same work as a known one (a
         decryption and an HMAC with a throwaway key), and every failure has
-        the same code and message.
+        the same code and message. A user found earlier in the request
+        (``found_in_request``) is not read again unless the signature does
+        not match it.
         """
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         if not has_secret(app):
@@ -297,7 +308,7 @@ class HMACAuthenticator:
             )
             raise RPCError(SYSTEM_ERROR, MSG_UNCONFIGURED)
         lookup = self._lookup(model)
-        found = lookup.find(username)
+        found = found_in_request.get((model, username)) or lookup.find(username)
         matches = self._signed_by(app, found, username, signature, message)
         if not matches and found is not None and found.remembered:
             # The remembered row may hold a key changed since: read it again.
@@ -305,6 +316,9 @@ class HMACAuthenticator:
             matches = self._signed_by(app, found, username, signature, message)
         if found is None or not matches:
             raise RPCError(AUTH_FAILED, MSG_FAILED)
+        if not found.remembered:
+            found = FoundUser(found.identity, found.username, found.token, remembered=True)
+        found_in_request[(model, username)] = found
         return lookup.instance(found)
 
     def _signed_by(

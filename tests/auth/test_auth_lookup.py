@@ -175,6 +175,52 @@ def test_a_user_twice_in_one_request_is_one_instance(tmp_path: Path, serve: Any)
     assert len(users) == 2 and users[0] is users[1]
 
 
+def test_a_multicall_reads_each_user_once(tmp_path: Path, serve: Any, raw_reads: list[str]) -> None:
+    env = make_env(tmp_path, serve=serve)
+    alice, bob = env.add_user("alice"), env.add_user("bob")
+    multi = xmlrpc.client.MultiCall(env.proxy())
+    for name, key in [("alice", alice), ("bob", bob)] * 2 + [("alice", alice)]:
+        multi.auth_echo(*v1(name, key), "x")
+    assert list(multi()) == ["User alice says: x", "User bob says: x"] * 2 + ["User alice says: x"]
+    assert raw_reads == ["alice", "bob"]
+    # The next request reads again: a deactivation made between requests is seen.
+    env.set_user("bob", active=False)
+    multi = xmlrpc.client.MultiCall(env.proxy())
+    multi.auth_echo(*v1("alice", alice), "x")
+    multi.auth_echo(*v1("bob", bob), "x")
+    first, second = multi().results
+    assert first == ["User alice says: x"] and second["faultCode"] == 406
+    assert raw_reads == ["alice", "bob", "alice", "bob"]
+
+
+def test_a_key_changed_inside_a_request_is_read_again(
+    tmp_path: Path, serve: Any, raw_reads: list[str]
+) -> None:
+    """A call whose signature fails against the row read earlier in its request reads it anew."""
+    new_key = "a-key-set-by-the-first-call-0123456789"
+
+    def setup(rpc: RPCEnable, db: SQLAlchemy) -> None:
+        @rpc.register
+        @rpc.auth
+        def change_key(user: Any) -> bool:
+            user.set_api_key(new_key)
+            db.session.commit()
+            return True
+
+    env = make_env(tmp_path, serve=serve, setup=setup)
+    old_key = env.add_user("alice")
+    multi = xmlrpc.client.MultiCall(env.proxy())
+    multi.change_key(*v1("alice", old_key))
+    multi.auth_echo(*v1("alice", new_key), "x")  # signed with the key the first call set
+    multi.auth_echo(*v1("alice", old_key), "x")  # the old key no longer works
+    first, second, third = multi().results
+    assert first == [True] and second == ["User alice says: x"]
+    assert third["faultCode"] == 406
+    # One read for the request, one when the new key did not match the row read
+    # first, one when the old key did not match the row read second.
+    assert raw_reads == ["alice", "alice", "alice"]
+
+
 # -- a model of one's own: a UUID key (a type with result processing), a relationship --
 
 member_db = SQLAlchemy()
