@@ -4,7 +4,8 @@ An app factory and job functions that other processes import by name: the
 subprocess tests (draining at exit, fork) and the RQ worker started with
 ``flask --app "background_helpers:create_app()" rpc worker``. Config comes
 from keyword arguments and from ``BGTEST_*`` environment variables
-(``BGTEST_RPCENABLE_BACKGROUND=rq`` sets ``RPCENABLE_BACKGROUND``).
+(``BGTEST_RPCENABLE_BACKGROUND=rq`` sets ``RPCENABLE_BACKGROUND``). The
+tests read an app's job records with ``records()`` and ``record()``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, current_app
 
 from flask_rpcenable import RPCEnable
@@ -42,6 +44,21 @@ def create_app(instance_path: str | None = None, **config: Any) -> Flask:
     app.config.update(config)
     rpc.init_app(app)
     return app
+
+
+def records(app: Flask) -> list[Any]:
+    """The app's background job records, oldest first."""
+    state = rpc.state(app)
+    model = state.models.BackgroundJob
+    with app.app_context():
+        rows = state.db.session.scalars(sa.select(model).order_by(model.id)).all()
+        state.db.session.expunge_all()
+        return list(rows)
+
+
+def record(app: Flask, job_id: str) -> Any:
+    """The record of the job ``job_id``."""
+    return next(r for r in records(app) if r.job_id == job_id)
 
 
 def free_port() -> int:
