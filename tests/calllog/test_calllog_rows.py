@@ -1,26 +1,25 @@
-"""The call log on SQLite and on a real PostgreSQL server: one row per call, every outcome."""
+"""What a call-log row holds, on SQLite and on a real PostgreSQL server: every outcome of an
+incoming call, multicall entries, authenticated calls, redacted and cut values, the remote
+address and the duration; and the rows of outgoing calls."""
 
 from __future__ import annotations
 
 import datetime
 import json
-import logging
 import time
 import xmlrpc.client
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-import sqlalchemy as sa
 from flask import Flask
-from log_app import LogApp, fresh_pg_database
+from log_app import LogApp
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flask_rpcenable import RPCEnable
 from flask_rpcenable.auth.signing import compute_signature, new_nonce
 from flask_rpcenable.auth.users import create_api_user
-from flask_rpcenable.calllog.models import as_utc, define_log_models
-from flask_rpcenable.calllog.recorder import DEFAULTS, record_outgoing
+from flask_rpcenable.calllog.models import as_utc
+from flask_rpcenable.calllog.recorder import record_outgoing
 
 MakeLogApp = Callable[..., LogApp]
 
@@ -179,96 +178,12 @@ def test_params_redacted_and_cut(db_url: str, make_log_app: MakeLogApp) -> None:
     assert json.loads(when.params) == ["2024-01-02T03:04:05"]
 
 
-def test_rollback_in_user_code_keeps_the_log_row(db_url: str, make_log_app: MakeLogApp) -> None:
-    log = make_log_app(db_url)
-    fault = log.call("write_then_fail", "lost")
-    assert isinstance(fault, xmlrpc.client.Fault) and fault.faultCode == -32500
-    assert log.call("write", "kept") == "kept"
-    with log.app.app_context():
-        texts = log.db.session.scalars(sa.select(log.Note.text)).all()
-    assert texts == ["kept"]
-    assert [r.method for r in log.rows()] == ["write_then_fail", "write"]
-
-
-def test_failed_log_write_does_not_disturb_user_session(
-    db_url: str, make_log_app: MakeLogApp, caplog: pytest.LogCaptureFixture
-) -> None:
-    log = make_log_app(db_url)
-    with log.app.app_context():
-        log.IncomingCall.__table__.drop(log.db.engine)
-    with caplog.at_level(logging.WARNING):
-        assert log.call("write", "still saved") == "still saved"
-    with log.app.app_context():
-        assert log.db.session.scalars(sa.select(log.Note.text)).all() == ["still saved"]
-    assert any(
-        "rpcenable_incoming_call does not exist" in r.getMessage() for r in caplog.records
-    )
-
-
-def test_database_down_sqlite(
-    tmp_path: Any, make_log_app: MakeLogApp, caplog: pytest.LogCaptureFixture
-) -> None:
-    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'log.sqlite'}"
-    log = make_log_app(url, create=False)
-    with caplog.at_level(logging.ERROR):
-        assert log.call("echo", "anyway") == "Server says: anyway"
-        with log.app.app_context():
-            record_outgoing(url="http://x/", method="m", params=[], duration_ms=1.0)
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("writing the record of RPC call 'echo' failed" in m for m in messages)
-    assert any("writing the log row of outgoing call 'm' failed" in m for m in messages)
-
-
-def test_database_down_postgresql(
-    make_log_app: MakeLogApp, caplog: pytest.LogCaptureFixture
-) -> None:
-    with fresh_pg_database() as url:
-        log = make_log_app(url)
-        assert log.call("echo", "up") == "Server says: up"
-        log.dispose()
-    # The database is gone now: the server answers, the log write cannot.
-    with caplog.at_level(logging.ERROR):
-        assert log.call("echo", "down") == "Server says: down"
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("writing the record of RPC call 'echo' failed" in m for m in messages)
-
-
-def test_row_is_committed_before_the_response(
-    db_url: str, make_log_app: MakeLogApp, serve: Any
-) -> None:
-    log = make_log_app(db_url)
-    server = serve(log.app)
-    proxy = xmlrpc.client.ServerProxy(f"{server.url}/rpc/")
-    engine = sa.create_engine(db_url)
-    try:
-        for i in range(3):
-            assert proxy.echo(str(i)) == f"Server says: {i}"
-            # Read from a connection of our own, right after the response.
-            with engine.connect() as conn:
-                count = conn.execute(
-                    sa.select(sa.func.count()).select_from(log.IncomingCall.__table__)
-                ).scalar_one()
-            assert count == i + 1
-    finally:
-        proxy("close")()
-        engine.dispose()
-
-
 def test_remote_address_behind_proxyfix_ipv6(db_url: str, make_log_app: MakeLogApp) -> None:
     log = make_log_app(db_url)
     log.app.wsgi_app = ProxyFix(log.app.wsgi_app, x_for=1)  # type: ignore[method-assign]
     log.call("echo", headers={"X-Forwarded-For": "2001:db8:85a3::8a2e:370:7334"})
     log.call("echo", headers={"X-Forwarded-For": "203.0.113.9"})
     assert [r.remote_addr for r in log.rows()] == ["2001:db8:85a3::8a2e:370:7334", "203.0.113.9"]
-
-
-def test_logging_off_by_default(make_log_app: MakeLogApp) -> None:
-    log = make_log_app(None, RPCENABLE_LOG_INCOMING=False, RPCENABLE_LOG_OUTGOING=False)
-    assert log.state.dispatcher.recorders == []
-    log.call("echo", "x")
-    with log.app.app_context():
-        record_outgoing(url="http://h/", method="m", params=[], duration_ms=1.0)
-    assert log.rows() == [] and log.rows(log.OutgoingCall) == []
 
 
 def test_record_outgoing(db_url: str, make_log_app: MakeLogApp) -> None:
@@ -309,122 +224,6 @@ def test_record_outgoing(db_url: str, make_log_app: MakeLogApp) -> None:
     assert error.ok is False and "Connection refused" in error.exception
 
 
-def test_prune_logs_cli_and_opportunistic(db_url: str, make_log_app: MakeLogApp) -> None:
-    log = make_log_app(db_url, RPCENABLE_LOG_RETENTION_DAYS=30)
-    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=40)
-    middle = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=10)
-
-    def insert_old() -> None:
-        with log.app.app_context(), log.db.engine.begin() as conn:
-            for when in (old, middle):
-                conn.execute(log.IncomingCall.__table__.insert(), {
-                    "created_at": when, "method": "old", "protocol": "xmlrpc", "ok": True,
-                    "duration_ms": 1.0,
-                })
-                conn.execute(log.OutgoingCall.__table__.insert(), {
-                    "created_at": when, "url": "http://x/", "method": "old", "ok": True,
-                    "duration_ms": 1.0,
-                })
-
-    # Opportunistic: the first write of the process prunes past the retention.
-    insert_old()
-    log.call("echo", "new")
-    assert sorted(r.method for r in log.rows()) == ["echo", "old"]
-    assert len(log.rows(log.OutgoingCall)) == 1
-    # The CLI, with the setting and with --older-than.
-    insert_old()
-    runner = log.app.test_cli_runner()
-    result = runner.invoke(args=["rpc", "prune-logs"])
-    assert result.exit_code == 0, result.output
-    assert "Deleted 1 incoming and 1 outgoing" in result.output
-    result = runner.invoke(args=["rpc", "prune-logs", "--older-than", "5"])
-    assert "Deleted 2 incoming and 2 outgoing" in result.output
-    assert [r.method for r in log.rows()] == ["echo"]
-    result = runner.invoke(args=["rpc", "prune-logs", "--older-than", "0"])
-    assert result.exit_code != 0
-
-
-def test_prune_without_retention_needs_older_than(make_log_app: MakeLogApp) -> None:
-    log = make_log_app(None, RPCENABLE_LOG_RETENTION_DAYS=None)
-    result = log.app.test_cli_runner().invoke(args=["rpc", "prune-logs"])
-    assert result.exit_code != 0 and "--older-than" in result.output
-
-
-def test_init_db_creates_all_component_tables(db_url: str, make_log_app: MakeLogApp) -> None:
-    log = make_log_app(db_url, create=False)
-    runner = log.app.test_cli_runner()
-    result = runner.invoke(args=["rpc", "init-db"])
-    assert result.exit_code == 0, result.output
-    tables = {
-        "rpcenable_incoming_call",
-        "rpcenable_outgoing_call",
-        "rpcenable_api_user",
-        "rpcenable_background_job",
-    }
-    for table in tables:
-        assert f"created  {table}" in result.output
-    with log.app.app_context():
-        names = set(sa.inspect(log.db.engine).get_table_names())
-    assert tables <= names
-    assert "note" not in names  # the app's own tables are the app's business
-    again = runner.invoke(args=["rpc", "init-db"])
-    assert "exists   rpcenable_incoming_call" in again.output
-
-
-def test_models_cached_per_db_and_on_app_metadata(make_log_app: MakeLogApp) -> None:
-    log = make_log_app(None)
-    models = define_log_models(log.db)
-    assert models.IncomingCall is log.IncomingCall
-    assert define_log_models(log.db) is models
-    assert log.IncomingCall.__table__.metadata is log.db.metadata
-    columns = log.IncomingCall.__table__.c
-    assert columns.remote_addr.type.length == 45
-    assert columns.created_at.index and columns.created_at.type.timezone
-
-
-def test_two_rpc_objects_share_the_log(tmp_path: Any, make_app: Callable[..., Flask]) -> None:
-    app = make_app(RPCENABLE_LOG_INCOMING=True)
-    public, internal = RPCEnable(), RPCEnable(name="internal", url_prefix="/internal")
-
-    @public.register
-    def ping() -> str:
-        return "public"
-
-    @internal.register(name="ping")
-    def ping_internal() -> str:
-        return "internal"
-
-    public.init_app(app)
-    internal.init_app(app)
-    state = public.state(app)
-    assert internal.state(app).models.IncomingCall is state.models.IncomingCall
-    with app.app_context():
-        state.db.create_all()
-    client = app.test_client()
-    for path in ("/rpc/", "/internal/"):
-        client.post(path, data=xmlrpc.client.dumps((), "ping"), content_type="text/xml")
-    with app.app_context():
-        rows = state.db.session.scalars(sa.select(state.models.IncomingCall)).all()
-        assert sorted(r.path for r in rows) == ["/internal/", "/rpc/"]
-        for engine in state.db.engines.values():
-            engine.dispose()
-
-
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [
-        ("RPCENABLE_LOG_MAX_CHARS", 5),
-        ("RPCENABLE_LOG_MAX_CHARS", "1000"),
-        ("RPCENABLE_LOG_RETENTION_DAYS", 0),
-        ("RPCENABLE_LOG_RETENTION_DAYS", "30"),
-    ],
-)
-def test_bad_settings_are_refused(make_app: Callable[..., Flask], key: str, value: Any) -> None:
-    app = make_app(**{key: value})
-    with pytest.raises(RuntimeError, match=key):
-        RPCEnable().init_app(app)
-
-
 def test_real_auth_component_success_and_failure(db_url: str, make_log_app: MakeLogApp) -> None:
     from flask_rpcenable import generate_auth_args
     from flask_rpcenable.auth.users import create_api_user
@@ -458,71 +257,6 @@ def test_real_auth_component_success_and_failure(db_url: str, make_log_app: Make
     for secret in (good[3], forged[3], api_key):
         assert secret not in everything
     assert json.loads(envelope.params) == [{"methods": ["auth_echo"]}]
-
-
-# -- a budget per HTTP request, one transaction per request (issue 14, item 2) ------
-
-
-def _stored_bytes(rows: list[Any]) -> int:
-    return sum(len((r.params or "").encode()) + len((r.result or "").encode()) for r in rows)
-
-
-def test_default_budget_is_at_most_a_megabyte() -> None:
-    assert 0 < DEFAULTS["RPCENABLE_LOG_REQUEST_BUDGET"] <= 1_000_000
-
-
-def test_multicall_stores_at_most_the_budget(db_url: str, make_log_app: MakeLogApp) -> None:
-    log = make_log_app(db_url, RPCENABLE_LOG_REQUEST_BUDGET=50_000)
-    calls = [{"methodName": "echo", "params": ["x" * 9_900]} for _ in range(20)]
-    result = log.call("system.multicall", calls)
-    assert len(result) == 20
-    rows = log.rows()
-    # Every call still has its row, with its metadata.
-    assert len(rows) == 21
-    assert sorted(r.multicall_index for r in rows[:-1]) == list(range(20))
-    assert all(r.ok and r.method == "echo" and r.duration_ms is not None for r in rows[:-1])
-    assert _stored_bytes(rows) <= 50_000
-    entries = rows[:-1]
-    stored = [r for r in entries if "x" * 100 in (r.params or "")]
-    dropped = [r for r in entries if "RPCENABLE_LOG_REQUEST_BUDGET" in (r.params or "")]
-    assert 2 <= len(stored) <= 3 and len(stored) + len(dropped) == 20
-    assert all(r.result is None for r in dropped)
-    # The next request has a budget of its own.
-    assert log.call("echo", "y" * 9_900) == "Server says: " + "y" * 9_900
-    assert "y" * 9_900 in log.rows()[-1].params
-
-
-def test_budget_zero_keeps_metadata_only(make_log_app: MakeLogApp, tmp_path: Any) -> None:
-    log = make_log_app(f"sqlite:///{tmp_path / 'b0.sqlite'}", RPCENABLE_LOG_REQUEST_BUDGET=0)
-    log.call("echo", "z")
-    (row,) = log.rows()
-    assert row.method == "echo" and row.ok and "RPCENABLE_LOG_REQUEST_BUDGET" in row.params
-
-
-def test_budget_setting_is_checked(make_log_app: MakeLogApp) -> None:
-    with pytest.raises(RuntimeError, match="RPCENABLE_LOG_REQUEST_BUDGET"):
-        make_log_app(None, RPCENABLE_LOG_REQUEST_BUDGET=-1)
-
-
-def test_multicall_rows_are_committed_before_the_response(
-    db_url: str, make_log_app: MakeLogApp, serve: Any
-) -> None:
-    log = make_log_app(db_url)
-    server = serve(log.app)
-    proxy = xmlrpc.client.ServerProxy(f"{server.url}/rpc/")
-    engine = sa.create_engine(db_url)
-    try:
-        multi = xmlrpc.client.MultiCall(proxy)
-        for i in range(5):
-            multi.echo(str(i))
-        assert list(multi()) == [f"Server says: {i}" for i in range(5)]
-        with engine.connect() as conn:
-            count = conn.execute(
-                sa.select(sa.func.count()).select_from(log.IncomingCall.__table__)
-            ).scalar_one()
-        assert count == 6
-    finally:
-        engine.dispose()
 
 
 def test_durations_are_measured(db_url: str, make_log_app: MakeLogApp) -> None:
