@@ -1,4 +1,5 @@
-"""Every fault code of the wire contract, and system.multicall, over real HTTP."""
+"""Every fault code of the wire contract over real HTTP: malformed and invalid requests, unknown
+methods and bad parameters, results that cannot be encoded, crashes and the user's own faults."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from typing import Any
 
 import pytest
 from core_helpers import call_body, new_app, post, proxy, raw_call, running
+from faults_helpers import SECRET, CustomError, fault_of, make_rpc, serving
 
-from flask_rpcenable import Fault, RPCEnable, signals
+from flask_rpcenable import signals
 from flask_rpcenable.calls import CallRecord
 from flask_rpcenable.errors import (
     APPLICATION_ERROR,
-    APPLICATION_ERROR_MESSAGE,
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -21,78 +22,11 @@ from flask_rpcenable.errors import (
     NOT_WELL_FORMED,
 )
 
-SECRET = "s3cr3t-token-in-the-exception"
-
-
-class CustomError(Exception):
-    pass
-
-
-def make_rpc() -> RPCEnable:
-    rpc = RPCEnable()
-
-    @rpc.register
-    def add(a: int, b: int) -> int:
-        """Add two integers."""
-        return a + b
-
-    @rpc.register
-    def greet(name: str, punctuation: str = "!") -> str:
-        return f"Hello {name}{punctuation}"
-
-    @rpc.register
-    def scale(x: float, factor: float = 2.0) -> float:
-        return x * factor
-
-    @rpc.register
-    def crash() -> None:
-        raise CustomError(f"database password is {SECRET}")
-
-    @rpc.register
-    def refuse(code: int = 42) -> None:
-        raise Fault(code, "You shall not pass")
-
-    @rpc.register
-    def odd_fault() -> None:
-        raise Fault("not-an-int", "odd code")  # type: ignore[arg-type]
-
-    @rpc.register
-    def unencodable(kind: str) -> Any:
-        return {
-            "object": object(),
-            "set": {1, 2},
-            "huge": 2**70,
-            "key": {1: "int key"},
-            "control": "bell \x07",
-            "control-key": {"bell \x07": 1},
-            "surrogate": "\ud800",
-        }[kind]
-
-    @rpc.register(name="math.add", version=2)
-    def add_v2(a: int, b: int) -> int:
-        return a + b
-
-    return rpc
-
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    app = new_app(tmp_path_factory.mktemp("faults"), RPCENABLE_MAX_MULTICALL=5)
-    rpc = make_rpc()
-    rpc.init_app(app)
-    records: list[CallRecord] = []
-    rpc.state(app).dispatcher.recorders.append(records.append)
-    with running(app) as base:
-        yield base + "/rpc/", records
-
-
-def fault_of(url: str, method: str, *params: Any) -> xmlrpc.client.Fault:
-    with proxy(url) as server, pytest.raises(xmlrpc.client.Fault) as excinfo:
-        getattr(server, method)(*params)
-    # the server still answers the next call
-    with proxy(url) as server:
-        assert server.add(1, 2) == 3
-    return excinfo.value
+    with serving(tmp_path_factory.mktemp("faults")) as served:
+        yield served
 
 
 # -- -32700 / -32600 ------------------------------------------------------------
@@ -283,110 +217,6 @@ def test_user_fault_passes_through_unchanged(url, records, code):
     assert records[0].traceback is None
 
 
-# -- multicall -----------------------------------------------------------------------------
-
-
-def test_multicall_results_and_faults_in_place(url, records):
-    calls = [
-        {"methodName": "add", "params": [1, 2]},
-        {"methodName": "nope", "params": []},
-        {"methodName": "greet", "params": ["x"]},
-        {"methodName": "add", "params": ["x", 1]},
-        {"methodName": "crash"},
-    ]
-    with proxy(url) as server:
-        results = server.system.multicall(calls)
-    assert results[0] == [3]
-    assert results[1]["faultCode"] == METHOD_NOT_FOUND
-    assert results[2] == ["Hello x!"]
-    assert results[3]["faultCode"] == INVALID_PARAMS
-    assert results[4] == {
-        "faultCode": APPLICATION_ERROR,
-        "faultString": APPLICATION_ERROR_MESSAGE,
-    }
-    assert SECRET not in results[4]["faultString"]
-    # one record per sub-call, then one for the envelope
-    assert [(r.method, r.multicall_index, r.fault_code) for r in records] == [
-        ("add", 0, None),
-        ("nope", 1, METHOD_NOT_FOUND),
-        ("greet", 2, None),
-        ("add", 3, INVALID_PARAMS),
-        ("crash", 4, APPLICATION_ERROR),
-        ("system.multicall", None, None),
-    ]
-
-
-def test_multicall_with_the_stdlib_helper(url):
-    with proxy(url) as server:
-        multi = xmlrpc.client.MultiCall(server)
-        multi.add(2, 3)
-        multi.refuse(7)
-        multi.greet("y", ".")
-        results = multi()
-        assert results[0] == 5
-        with pytest.raises(xmlrpc.client.Fault) as excinfo:
-            results[1]
-        assert excinfo.value.faultCode == 7
-        assert results[2] == "Hello y."
-
-
-def test_multicall_unencodable_sub_result_is_a_fault_in_place(url, records):
-    with proxy(url) as server:
-        results = server.system.multicall(
-            [
-                {"methodName": "unencodable", "params": ["object"]},
-                {"methodName": "add", "params": [1, 1]},
-            ]
-        )
-    assert results[0]["faultCode"] == INTERNAL_ERROR
-    assert results[1] == [2]
-    assert records[0].fault_code == INTERNAL_ERROR and records[0].multicall_index == 0
-
-
-def test_multicall_nested_is_refused(url, records):
-    with proxy(url) as server:
-        results = server.system.multicall(
-            [
-                {"methodName": "system.multicall", "params": [[{"methodName": "add"}]]},
-                {"methodName": "add", "params": [4, 4]},
-            ]
-        )
-    assert results[0]["faultCode"] == INVALID_REQUEST
-    assert "nested" in results[0]["faultString"]
-    assert results[1] == [8]
-
-
-@pytest.mark.parametrize(
-    "entry", ["add", {"params": [1, 2]}, {"methodName": 5}, {"methodName": "add", "params": 3}]
-)
-def test_multicall_malformed_entry_is_a_fault_in_place(url, entry):
-    with proxy(url) as server:
-        results = server.system.multicall([entry, {"methodName": "add", "params": [0, 1]}])
-    assert results[0]["faultCode"] == INVALID_REQUEST
-    assert results[1] == [1]
-
-
-def test_multicall_over_the_limit_is_refused(url, records):
-    calls = [{"methodName": "add", "params": [i, i]} for i in range(6)]
-    fault = fault_of(url, "system.multicall", calls)
-    assert fault.faultCode == INVALID_PARAMS
-    assert "at most 5" in fault.faultString
-    # none of the sub-calls ran
-    assert [r.method for r in records] == ["system.multicall", "add"]
-    with proxy(url) as server:
-        assert len(server.system.multicall(calls[:5])) == 5
-
-
-@pytest.mark.parametrize("params", [(), ("x",), ([], [])])
-def test_multicall_wrong_params(url, params):
-    assert fault_of(url, "system.multicall", *params).faultCode == INVALID_PARAMS
-
-
-def test_multicall_empty(url):
-    with proxy(url) as server:
-        assert server.system.multicall([]) == []
-
-
 def test_a_bug_before_parsing_is_an_application_error_not_a_500(tmp_path, caplog):
     """Whatever goes wrong in the request checks, the client gets a fault."""
     app = new_app(tmp_path)
@@ -412,43 +242,3 @@ def test_a_bug_before_parsing_is_an_application_error_not_a_500(tmp_path, caplog
     assert SECRET.encode() not in reply.body
     assert SECRET in caplog.text
     assert [(r.method, r.fault_code) for r in records] == [("-", APPLICATION_ERROR)]
-
-
-def test_multicall_record_redacts_auth_arguments_of_sub_calls(tmp_path):
-    """The envelope's params must not carry the nonces and signatures of its sub-calls."""
-    app = new_app(tmp_path)
-    rpc = make_rpc()
-
-    @rpc.register
-    @rpc.auth
-    def guarded(user: Any, payload: str) -> str:
-        return payload
-
-    rpc.init_app(app)
-    records: list[CallRecord] = []
-    started: list[Any] = []
-    rpc.state(app).dispatcher.recorders.append(records.append)
-    auth_args = ["NONCE-abcdefghijklmnop", "1700000000", "alice", "f" * 64]
-    calls = [
-        {"methodName": "guarded", "params": [*auth_args, "visible payload"]},
-        {"methodName": "add", "params": [1, 2]},
-    ]
-
-    def on_started(sender: Any, **extra: Any) -> None:
-        started.append(extra["params"])
-
-    with (
-        signals.call_started.connected_to(on_started, sender=app),
-        running(app) as base,
-        proxy(base + "/rpc/") as server,
-    ):
-        results = server.system.multicall(calls)
-    assert "faultCode" in results[0]  # not authenticated: the arguments are made up
-    assert results[1] == [3]
-    envelope = records[-1]
-    assert envelope.method == "system.multicall"
-    logged = repr(envelope.params) + repr(records[0].params) + repr(started)
-    for secret in (auth_args[0], auth_args[3]):
-        assert secret not in logged
-    assert envelope.params[0][0]["params"][-1] == "visible payload"
-    assert envelope.params[0][1] == {"methodName": "add", "params": [1, 2]}
