@@ -4,9 +4,10 @@ The call log (:mod:`flask_rpcenable.calllog.models`), the job records
 (:mod:`flask_rpcenable.background.records`) and the built-in API user
 (:mod:`flask_rpcenable.auth.users`) define their models on the app's own
 Flask-SQLAlchemy object, once per object: :func:`once_per_db` does that
-caching. The time and primary-key helpers keep their columns alike, and
-:func:`bookkeeping_engine` gives the library's own writes a connection pool of
-their own.
+caching. The time and primary-key helpers keep their columns alike;
+:func:`report_write_failure` reports a failed bookkeeping write (see
+:mod:`flask_rpcenable.bookkeeping`, which gives the library's own writes a
+connection pool of their own).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
-import os
 import re
 import sys
 import threading
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from flask import after_this_request, current_app, has_app_context, has_request_context
+from flask import current_app
 
 from . import health
 
@@ -34,12 +34,6 @@ if TYPE_CHECKING:
 __all__ = [
     "AtMostEvery",
     "as_utc",
-    "bookkeeping_attempts",
-    "bookkeeping_engine",
-    "bookkeeping_transaction",
-    "bookkeeping_write",
-    "bookkeeping_write_with",
-    "dispose_after_fork",
     "id_column",
     "id_type",
     "missing_table",
@@ -49,9 +43,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-#: Seconds between the two tries of a bookkeeping write.
-RETRY_PAUSE = 0.05
 
 
 def utcnow() -> datetime.datetime:
@@ -109,205 +100,6 @@ def once_per_db(build: Callable[[SQLAlchemy], T]) -> Callable[[SQLAlchemy], T]:
             return built
 
     return define
-
-
-#: Every bookkeeping engine of this process, for disposing of them after a fork.
-_bookkeeping_engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
-_bookkeeping_lock = threading.Lock()
-_BOOKKEEPING_ATTR = "_rpcenable_bookkeeping"
-
-
-def bookkeeping_engine(db: SQLAlchemy) -> sa.Engine:
-    """An engine on the same database as ``db.engine`` with a pool of its own.
-
-    The library writes its log rows, job records and ``last_login`` stamps in
-    short transactions of their own, while the request that causes them may
-    hold a connection of ``db.session``. Taken from the same pool, that is a
-    second connection per request: under load every request holds one and
-    waits for another, and the pool deadlocks until its timeout. A separate
-    pool (same URL, connect arguments and connect hooks, through
-    :meth:`sqlalchemy.pool.Pool.recreate`) can always make progress, because
-    its connections are held only for one quick write.
-
-    Its connections are tested on checkout (a ping, as ``pool_pre_ping``
-    does), so a database restarted while they sat idle costs no write. It
-    is kept on the app's engine (freed with it) and disposed of in a forked
-    child, which must not use its parent's connections.
-
-    An in-memory SQLite database exists only behind its own single
-    connection, so there the app's engine itself is returned. Needs an app
-    context (for ``db.engine``).
-    """
-    main = db.engine
-    if not isinstance(main.pool, sa.pool.QueuePool):
-        # SingletonThreadPool / StaticPool: in-memory SQLite and the like.
-        return main
-    engine: sa.Engine | None = main.__dict__.get(_BOOKKEEPING_ATTR)
-    if engine is not None:
-        return engine
-    with _bookkeeping_lock:
-        engine = main.__dict__.get(_BOOKKEEPING_ATTR)
-        if engine is None:
-            engine = sa.engine.Engine(main.pool.recreate(), main.dialect, main.url)
-            if main.dialect.name != "sqlite":
-                sa.event.listen(engine.pool, "checkout", _ping_on_checkout(main.dialect))
-            setattr(main, _BOOKKEEPING_ATTR, engine)
-            _bookkeeping_engines.add(engine)
-        return engine
-
-
-def _ping_on_checkout(dialect: sa.Dialect) -> Callable[..., None]:
-    """A pool ``checkout`` hook that replaces a connection the server has dropped.
-
-    Raising :class:`~sqlalchemy.exc.DisconnectionError` makes the pool throw
-    the connection away and connect again (the documented "pessimistic"
-    recipe that ``pool_pre_ping`` implements).
-    """
-
-    def checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        try:
-            dialect.do_ping(dbapi_connection)
-        except Exception as exc:
-            raise sa.exc.DisconnectionError(f"ping failed: {exc}") from exc
-
-    return checkout
-
-
-def dispose_after_fork() -> None:
-    """Forget (without closing) the connections of every bookkeeping engine.
-
-    Runs in each forked child (gunicorn ``--preload`` workers, RQ work
-    horses): a socket shared with the parent must never carry the child's
-    statements, or a killed child leaves the parent writing into its
-    half-done transaction.
-    """
-    global _bookkeeping_lock
-    _bookkeeping_lock = threading.Lock()
-    for engine in list(_bookkeeping_engines):
-        engine.dispose(close=False)
-    health.reset_after_fork()
-
-
-def _session_holds_sqlite_write(db: SQLAlchemy) -> bool:
-    """Whether the request's ``db.session`` holds SQLite's write lock right now.
-
-    SQLite has one writer at a time: while the app's session has flushed
-    but not committed (user code wrote, then failed, or a multicall's earlier
-    sub-call wrote), any other connection waits for the lock until its busy
-    timeout and then fails.
-    """
-    # Most requests have no session at all: that is the cheapest test, so it comes first.
-    scoped = db.session
-    if not has_request_context() or not scoped.registry.has():
-        return False
-    if db.engine.dialect.name != "sqlite":
-        return False
-    session = scoped()
-    if not session.in_transaction():
-        return False
-    try:
-        dbapi_connection = session.connection().connection.dbapi_connection
-    except Exception:
-        return False
-    return bool(getattr(dbapi_connection, "in_transaction", False))
-
-
-def _worth_retrying(exc: BaseException) -> bool:
-    """Whether a failed bookkeeping write may succeed when tried once more.
-
-    A connection the database dropped (SQLAlchemy has invalidated the pool,
-    the retry gets a fresh connection) or SQLite's "database is locked".
-    """
-    if not isinstance(exc, sa.exc.DBAPIError):
-        return False
-    if exc.connection_invalidated or isinstance(exc, sa.exc.DisconnectionError):
-        return True
-    text = str(exc.orig).lower()
-    return "database is locked" in text or "database is busy" in text
-
-
-def bookkeeping_transaction(db: SQLAlchemy, work: Callable[[sa.Connection], T]) -> T:
-    """Run ``work(connection)`` in a transaction on :func:`bookkeeping_engine`.
-
-    A write that fails because the connection was lost or SQLite was locked
-    is tried once more, after a short pause. Any other failure, or a second
-    one, is raised.
-    """
-
-    def attempt(engine: sa.Engine) -> T:
-        with engine.begin() as conn:
-            return work(conn)
-
-    return bookkeeping_attempts(db, attempt)
-
-
-def bookkeeping_attempts(
-    db: SQLAlchemy, attempt: Callable[[sa.Engine], T], engine: sa.Engine | None = None
-) -> T:
-    """Run ``attempt(engine)`` on :func:`bookkeeping_engine`, once more if worth it.
-
-    ``engine`` is ``bookkeeping_engine(db)`` when the caller has it already.
-
-    ``attempt`` takes its connection from the engine and ends its
-    transaction itself (:func:`bookkeeping_transaction` uses
-    ``engine.begin()``; the call log a raw DBAPI connection of the same
-    pool). It must raise SQLAlchemy's :class:`~sqlalchemy.exc.DBAPIError`
-    for a database error: a lost connection or SQLite's "database is
-    locked" is tried once more, after a short pause; any other failure, or
-    a second one, is raised.
-    """
-    engine = engine or bookkeeping_engine(db)
-    for tries in (1, 2):
-        try:
-            result = attempt(engine)
-        except sa.exc.DBAPIError as exc:
-            if tries == 2 or not _worth_retrying(exc):
-                raise
-            time.sleep(RETRY_PAUSE)
-            continue
-        if has_app_context():
-            health.write_failures.recovered(current_app._get_current_object())  # type: ignore[attr-defined]
-        return result
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def bookkeeping_write(db: SQLAlchemy, write: Callable[[sa.Connection], Any], what: str) -> None:
-    """Run ``write(connection)`` through :func:`bookkeeping_transaction`.
-
-    Normally at once. When the request's own session holds SQLite's write
-    lock, the write waits until the response is closed (the session is gone
-    by then), so that it neither blocks on that lock nor fails. A failure
-    after the response is logged; one now is raised to the caller.
-
-    :param what: what is written, for the log message of a late failure.
-    """
-    bookkeeping_write_with(db, lambda: bookkeeping_transaction(db, write), what)
-
-
-def bookkeeping_write_with(db: SQLAlchemy, run: Callable[[], Any], what: str) -> None:
-    """Call ``run()``, a bookkeeping write, now or, as :func:`bookkeeping_write` says, later.
-
-    For writes that do not go through :func:`bookkeeping_transaction` (the
-    call log's rows, sent on a raw DBAPI connection through
-    :func:`bookkeeping_attempts`).
-    """
-    if not _session_holds_sqlite_write(db):
-        run()
-        return
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-
-    def late() -> None:
-        with app.app_context():
-            try:
-                run()
-            except Exception:
-                report_write_failure(app.logger, what)
-
-    def attach(response: Any) -> Any:
-        response.call_on_close(late)
-        return response
-
-    after_this_request(attach)
 
 
 class AtMostEvery:
@@ -389,7 +181,3 @@ def report_write_failure(logger: logging.Logger, what: str) -> None:
             table,
             what,
         )
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=dispose_after_fork)

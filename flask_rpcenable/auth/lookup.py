@@ -29,7 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.orm import attributes
 
-from ..db import bookkeeping_engine, bookkeeping_write, utcnow
+from ..bookkeeping import bookkeeping_engine, bookkeeping_write
+from ..db import utcnow
 from .prepared import PreparedSelect, needs_core
 from .usercache import TimedCache
 

@@ -20,14 +20,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ..db import (
-    AtMostEvery,
-    bookkeeping_transaction,
-    id_column,
-    once_per_db,
-    report_write_failure,
-    utcnow,
-)
+from ..bookkeeping import bookkeeping_transaction
+from ..db import AtMostEvery, id_column, once_per_db, report_write_failure, utcnow
 from ..redact import cut_text
 from .mail import host_name, process_alive
 

@@ -92,7 +92,8 @@ def _install_fork_hook(engines: list[Any]) -> None:
     """Forked work horses must not share the worker's database connections.
 
     The app's engines are disposed of here; the library's own bookkeeping
-    engines in every forked child (:func:`flask_rpcenable.db.dispose_after_fork`).
+    engines in every forked child
+    (:func:`flask_rpcenable.bookkeeping.dispose_after_fork`).
     """
     global _fork_hook_installed
     if _fork_hook_installed or not hasattr(os, "register_at_fork"):

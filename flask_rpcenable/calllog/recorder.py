@@ -41,14 +41,13 @@ from flask import (
     request,
 )
 
-from ..db import (
-    AtMostEvery,
+from ..bookkeeping import (
     bookkeeping_attempts,
     bookkeeping_engine,
     bookkeeping_write,
     bookkeeping_write_with,
-    report_write_failure,
 )
+from ..db import AtMostEvery, report_write_failure
 from ..redact import (
     DEFAULT_REDACT_KEYS,
     cut_text,

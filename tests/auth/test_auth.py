@@ -24,7 +24,7 @@ from flask_rpcenable.auth.marker import mark_auth
 from flask_rpcenable.auth.signing import compute_signature, new_nonce
 from flask_rpcenable.auth.users import BaseAPIUser, api_user_model, create_api_user
 from flask_rpcenable.auth.verifier import MSG_FAILED
-from flask_rpcenable.db import bookkeeping_engine
+from flask_rpcenable.bookkeeping import bookkeeping_engine
 
 
 @pytest.fixture

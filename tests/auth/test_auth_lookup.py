@@ -28,7 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from flask_rpcenable import RPCEnable
 from flask_rpcenable.auth import lookup, prepared, signing
 from flask_rpcenable.auth.users import BaseAPIUser, create_api_user, encrypt_api_key
-from flask_rpcenable.db import bookkeeping_engine
+from flask_rpcenable.bookkeeping import bookkeeping_engine
 
 
 @pytest.fixture

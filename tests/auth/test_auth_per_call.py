@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from auth_helpers import AuthEnv, fault_of, make_env, v1
 
 from flask_rpcenable.auth import lookup, users
-from flask_rpcenable.db import bookkeeping_engine
+from flask_rpcenable.bookkeeping import bookkeeping_engine
 
 
 @pytest.fixture

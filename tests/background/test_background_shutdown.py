@@ -11,7 +11,7 @@ import background_helpers as jobs
 import sqlalchemy as sa
 
 from flask_rpcenable.background.core import get_background
-from flask_rpcenable.db import bookkeeping_engine
+from flask_rpcenable.bookkeeping import bookkeeping_engine
 
 
 def _app(tmp_path: Any) -> Any:

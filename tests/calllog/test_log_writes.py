@@ -17,10 +17,11 @@ import pytest
 import sqlalchemy as sa
 from log_app import LogApp
 
-from flask_rpcenable import db as db_module
+from flask_rpcenable import bookkeeping
+from flask_rpcenable.bookkeeping import RETRY_PAUSE, bookkeeping_engine
 from flask_rpcenable.calllog.prepared import PreparedInsert
 from flask_rpcenable.calllog.recorder import INCOMING_KEYS, record_outgoing
-from flask_rpcenable.db import RETRY_PAUSE, bookkeeping_engine, missing_table
+from flask_rpcenable.db import missing_table
 
 MakeLogApp = Callable[..., LogApp]
 
@@ -97,7 +98,7 @@ class Pauses:
 @pytest.fixture
 def pauses(monkeypatch: pytest.MonkeyPatch) -> Pauses:
     taken = Pauses()
-    monkeypatch.setattr(db_module.time, "sleep", taken.sleep)
+    monkeypatch.setattr(bookkeeping.time, "sleep", taken.sleep)
     return taken
 
 

@@ -4,7 +4,7 @@ Log rows, job records and ``last_login`` stamps are written in transactions
 of their own while the request may hold a connection of ``db.session``. With
 both taken from one pool, concurrent requests each held one connection and
 waited for a second until the pool timed out. They now go through a pool of
-their own (:func:`flask_rpcenable.db.bookkeeping_engine`).
+their own (:func:`flask_rpcenable.bookkeeping.bookkeeping_engine`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from auth_helpers import make_env, v1
 
-from flask_rpcenable.db import bookkeeping_engine
+from flask_rpcenable.bookkeeping import bookkeeping_engine
 
 #: A pool smaller than the number of concurrent requests, failing fast.
 SMALL_POOL = {"pool_size": 2, "max_overflow": 0, "pool_timeout": 3}

@@ -26,7 +26,7 @@ from flask_rpcenable.auth.nonces import CONNECT_TIMEOUT, READ_TIMEOUT, build_cac
 from flask_rpcenable.auth.signing import generate_auth_args
 from flask_rpcenable.auth.users import create_api_user
 from flask_rpcenable.background.settings import DEFAULTS
-from flask_rpcenable.db import bookkeeping_engine, bookkeeping_transaction
+from flask_rpcenable.bookkeeping import bookkeeping_engine, bookkeeping_transaction
 from flask_rpcenable.health import OUTAGE_MESSAGE, is_outage
 
 CALL = (
@@ -70,7 +70,7 @@ def test_item1_bookkeeping_pool_is_fresh_in_a_forked_child(tmp_path: Any) -> Non
         warnings.simplefilter("ignore")
         from live import build_app
         from flask_rpcenable import RPCEnable
-        from flask_rpcenable.db import bookkeeping_engine
+        from flask_rpcenable.bookkeeping import bookkeeping_engine
         from pathlib import Path
         app = build_app(Path({str(tmp_path)!r}))
         rpc = RPCEnable(app)
