@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 __all__ = [
     "RETRY_PAUSE",
     "bookkeeping_attempts",
+    "autocommit_engine",
     "bookkeeping_engine",
+    "bookkeeping_statement",
     "bookkeeping_transaction",
     "bookkeeping_write",
     "bookkeeping_write_with",
@@ -47,6 +49,7 @@ RETRY_PAUSE = 0.05
 _bookkeeping_engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
 _bookkeeping_lock = threading.Lock()
 _BOOKKEEPING_ATTR = "_rpcenable_bookkeeping"
+_AUTOCOMMIT_ATTR = "_rpcenable_autocommit"
 
 
 def bookkeeping_engine(db: SQLAlchemy) -> sa.Engine:
@@ -61,10 +64,13 @@ def bookkeeping_engine(db: SQLAlchemy) -> sa.Engine:
     :meth:`sqlalchemy.pool.Pool.recreate`) can always make progress, because
     its connections are held only for one quick write.
 
-    Its connections are tested on checkout (a ping, as ``pool_pre_ping``
-    does), so a database restarted while they sat idle costs no write. It
-    is kept on the app's engine (freed with it) and disposed of in a forked
-    child, which must not use its parent's connections.
+    Its connections are not tested on checkout (a ping would be one more
+    round trip to a database server for every write): a write or a read on a
+    connection the server dropped while it sat idle fails, SQLAlchemy then
+    invalidates the pool, and the one retry of :func:`bookkeeping_attempts`
+    runs on a fresh connection. It is kept on the app's engine (freed with
+    it) and disposed of in a forked child, which must not use its parent's
+    connections.
 
     An in-memory SQLite database exists only behind its own single
     connection, so there the app's engine itself is returned. Needs an app
@@ -81,28 +87,24 @@ def bookkeeping_engine(db: SQLAlchemy) -> sa.Engine:
         engine = main.__dict__.get(_BOOKKEEPING_ATTR)
         if engine is None:
             engine = sa.engine.Engine(main.pool.recreate(), main.dialect, main.url)
-            if main.dialect.name != "sqlite":
-                sa.event.listen(engine.pool, "checkout", _ping_on_checkout(main.dialect))
             setattr(main, _BOOKKEEPING_ATTR, engine)
             _bookkeeping_engines.add(engine)
         return engine
 
 
-def _ping_on_checkout(dialect: sa.Dialect) -> Callable[..., None]:
-    """A pool ``checkout`` hook that replaces a connection the server has dropped.
+def autocommit_engine(engine: sa.Engine) -> sa.Engine:
+    """``engine`` (a bookkeeping engine) in autocommit mode, sharing its pool.
 
-    Raising :class:`~sqlalchemy.exc.DisconnectionError` makes the pool throw
-    the connection away and connect again (the documented "pessimistic"
-    recipe that ``pool_pre_ping`` implements).
+    For work of one statement, which is atomic on its own: on a database
+    server it then takes one round trip, where a transaction takes three
+    (``BEGIN``, the statement, ``COMMIT``; a driver such as psycopg2 sends
+    ``BEGIN`` on its own). Made once per engine.
     """
-
-    def checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        try:
-            dialect.do_ping(dbapi_connection)
-        except Exception as exc:
-            raise sa.exc.DisconnectionError(f"ping failed: {exc}") from exc
-
-    return checkout
+    found: sa.Engine | None = engine.__dict__.get(_AUTOCOMMIT_ATTR)
+    if found is None:
+        found = engine.execution_options(isolation_level="AUTOCOMMIT")
+        setattr(engine, _AUTOCOMMIT_ATTR, found)
+    return found
 
 
 def dispose_after_fork() -> None:
@@ -178,7 +180,8 @@ def bookkeeping_attempts(
 ) -> T:
     """Run ``attempt(engine)`` on :func:`bookkeeping_engine`, once more if worth it.
 
-    ``engine`` is ``bookkeeping_engine(db)`` when the caller has it already.
+    ``engine`` is ``bookkeeping_engine(db)``, or its :func:`autocommit_engine`,
+    when the caller has it already.
 
     ``attempt`` takes its connection from the engine and ends its
     transaction itself (:func:`bookkeeping_transaction` uses
@@ -201,6 +204,19 @@ def bookkeeping_attempts(
             health.write_failures.recovered(current_app._get_current_object())  # type: ignore[attr-defined]
         return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def bookkeeping_statement(db: SQLAlchemy, work: Callable[[sa.Connection], T]) -> T:
+    """Run ``work(connection)``, which runs one statement, in autocommit mode.
+
+    On :func:`autocommit_engine`, with the retry of :func:`bookkeeping_attempts`.
+    """
+
+    def attempt(engine: sa.Engine) -> T:
+        with engine.connect() as conn:
+            return work(conn)
+
+    return bookkeeping_attempts(db, attempt, autocommit_engine(bookkeeping_engine(db)))
 
 
 def bookkeeping_write(db: SQLAlchemy, write: Callable[[sa.Connection], Any], what: str) -> None:

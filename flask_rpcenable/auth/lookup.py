@@ -6,8 +6,9 @@ the calls of one multicall or batch share the read) and may stamp
 ``last_login``. This module does both with statements built once:
 
 - :class:`UserLookup` reads the active user's primary key, name and stored
-  key with one ``SELECT`` compiled once per dialect and run on a raw
-  connection of the library's own pool (:mod:`.prepared`), and only for a
+  key with one ``SELECT`` on the library's own pool (on SQLite compiled
+  once and run on a raw connection, :mod:`.prepared`; on a database server
+  in autocommit mode, one round trip), and only for a
   verified user hands the method an instance of the model, attached to the
   request's ``db.session`` without another query: the columns read are set,
   any other column loads from the database when first used, exactly as for
@@ -29,7 +30,12 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 from sqlalchemy.orm import attributes
 
-from ..bookkeeping import bookkeeping_engine, bookkeeping_write
+from ..bookkeeping import (
+    autocommit_engine,
+    bookkeeping_attempts,
+    bookkeeping_engine,
+    bookkeeping_write,
+)
 from ..db import utcnow
 from .prepared import PreparedSelect, needs_core
 from .usercache import TimedCache
@@ -114,17 +120,22 @@ class UserLookup:
         return found
 
     def _read(self, username: str) -> tuple[Any, ...] | None:
-        """The row, from the library's own pool: SQL compiled once, on the raw connection.
+        """The row, from the library's own pool.
 
-        An engine that echoes SQL gets the Core statement instead, so that
-        the echo shows it.
+        On SQLite, SQL compiled once runs on the raw connection. A database
+        server gets the Core statement in autocommit mode: one round trip,
+        where a transaction would add ``BEGIN`` and the pool's ``ROLLBACK``
+        (two more), tried once more on a connection the server dropped. An
+        engine that echoes SQL gets the Core statement too, so that the
+        echo shows it.
         """
         engine = self._engine
         if engine is None:
             engine = self._engine = bookkeeping_engine(self.db)
-        if needs_core(engine):
-            with engine.connect() as conn:
-                found = conn.execute(self.statement, {"username": username}).first()
+        if engine.dialect.name != "sqlite" or needs_core(engine):
+            found = bookkeeping_attempts(
+                self.db, lambda e: self._read_core(e, username), autocommit_engine(engine)
+            )
             return None if found is None else tuple(found)
         prepared = self._prepared.get(engine.dialect)
         if prepared is None:
@@ -132,6 +143,10 @@ class UserLookup:
             prepared = PreparedSelect(self.statement, types, engine.dialect)
             self._prepared[engine.dialect] = prepared
         return prepared.first(engine, {"username": username})
+
+    def _read_core(self, engine: sa.Engine, username: str) -> Any:
+        with engine.connect() as conn:
+            return conn.execute(self.statement, {"username": username}).first()
 
     def instance(self, found: FoundUser) -> Any:
         """The model instance of ``found`` in the request's ``db.session`` (no query).

@@ -88,6 +88,14 @@ class PreparedInsert:
             keys = self.keys
             conn.execute(self.statement, [dict(zip(keys, row, strict=True)) for row in rows])
 
+    def write_alone(self, engine: sa.Engine, rows: Sequence[Row]) -> None:
+        """Insert ``rows`` (one row, normally) on a connection of ``engine`` without a transaction.
+
+        For an autocommit engine, where one statement commits on its own.
+        """
+        with engine.connect() as conn:
+            self.execute(conn, rows)
+
     def write_local(self, engine: sa.Engine, parameters: list[Any]) -> None:
         """Insert rows (:meth:`parameters`) in a transaction of their own on a raw connection.
 

@@ -42,9 +42,10 @@ from flask import (
 )
 
 from ..bookkeeping import (
+    autocommit_engine,
     bookkeeping_attempts,
     bookkeeping_engine,
-    bookkeeping_write,
+    bookkeeping_transaction,
     bookkeeping_write_with,
 )
 from ..db import AtMostEvery, report_write_failure
@@ -282,18 +283,24 @@ class CallLogger:
         statement = self._incoming_insert if insert is None else insert
         engine = self.engine()
         prepared = self._prepare(statement, engine.dialect, keys)
+        bookkeeping_write_with(self.db, lambda: self._write_rows(engine, prepared, rows), what)
+        self._maybe_prune()
+
+    def _write_rows(
+        self, engine: sa.Engine, prepared: PreparedInsert, rows: list[tuple[Any, ...]]
+    ) -> None:
+        """Send ``rows`` as one transaction, tried once more if worth it."""
         if prepared.local:
             parameters = prepared.parameters(rows)
-            bookkeeping_write_with(
-                self.db,
-                lambda: bookkeeping_attempts(
-                    self.db, lambda engine: prepared.write_local(engine, parameters), engine
-                ),
-                what,
+            bookkeeping_attempts(self.db, lambda e: prepared.write_local(e, parameters), engine)
+        elif len(rows) == 1:
+            # One INSERT is atomic on its own: in autocommit mode it is one
+            # round trip to the server instead of BEGIN, INSERT and COMMIT.
+            bookkeeping_attempts(
+                self.db, lambda e: prepared.write_alone(e, rows), autocommit_engine(engine)
             )
         else:
-            bookkeeping_write(self.db, lambda conn: prepared.execute(conn, rows), what)
-        self._maybe_prune()
+            bookkeeping_transaction(self.db, lambda conn: prepared.execute(conn, rows))
 
     def _prepare(
         self, statement: sa.Insert, dialect: sa.Dialect, keys: tuple[str, ...]
@@ -317,11 +324,15 @@ class CallLogger:
         """Delete rows older than ``days``; return (incoming, outgoing) counts deleted."""
         cutoff = utcnow() - datetime.timedelta(days=days)
         counts = []
-        with self.engine().begin() as conn:
+
+        def delete(conn: sa.Connection) -> None:
+            counts.clear()  # a second try starts over
             for model in self.models:
                 table = model.__table__
                 result = conn.execute(table.delete().where(table.c.created_at < cutoff))
                 counts.append(result.rowcount or 0)
+
+        bookkeeping_transaction(self.db, delete)
         return counts[0], counts[1]
 
 

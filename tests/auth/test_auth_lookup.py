@@ -271,7 +271,9 @@ def test_a_model_of_ones_own_on_both_databases(
             member_db.session.execute(sa.update(Member).values(active=False))
             member_db.session.commit()
         assert fault_of(lambda: proxy.team_of(*v1("ann", key))).faultCode == 406
-        assert raw_reads == ["ann", "ann"]
+        # SQLite is read on the raw connection; a server with one autocommit
+        # statement (tests/reliability/test_server_round_trips.py).
+        assert raw_reads == (["ann", "ann"] if db_url.startswith("sqlite") else [])
     finally:
         with app.app_context():
             member_db.session.remove()
