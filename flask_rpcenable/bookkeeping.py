@@ -29,10 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RETRY_PAUSE",
-    "bookkeeping_attempts",
     "autocommit_engine",
+    "bookkeeping_attempts",
     "bookkeeping_engine",
-    "bookkeeping_statement",
     "bookkeeping_transaction",
     "bookkeeping_write",
     "bookkeeping_write_with",
@@ -96,9 +95,11 @@ def autocommit_engine(engine: sa.Engine) -> sa.Engine:
     """``engine`` (a bookkeeping engine) in autocommit mode, sharing its pool.
 
     For work of one statement, which is atomic on its own: on a database
-    server it then takes one round trip, where a transaction takes three
-    (``BEGIN``, the statement, ``COMMIT``; a driver such as psycopg2 sends
-    ``BEGIN`` on its own). Made once per engine.
+    server it then costs fewer round trips than a transaction, which sends
+    ``BEGIN`` (a driver such as psycopg2 does so on its own), the statement
+    and ``COMMIT``. SQLAlchemy sets autocommit on the connection when it is
+    taken and resets it when it goes back (with psycopg2 the reset is one
+    short statement). Made once per engine.
     """
     found: sa.Engine | None = engine.__dict__.get(_AUTOCOMMIT_ATTR)
     if found is None:
@@ -204,19 +205,6 @@ def bookkeeping_attempts(
             health.write_failures.recovered(current_app._get_current_object())  # type: ignore[attr-defined]
         return result
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def bookkeeping_statement(db: SQLAlchemy, work: Callable[[sa.Connection], T]) -> T:
-    """Run ``work(connection)``, which runs one statement, in autocommit mode.
-
-    On :func:`autocommit_engine`, with the retry of :func:`bookkeeping_attempts`.
-    """
-
-    def attempt(engine: sa.Engine) -> T:
-        with engine.connect() as conn:
-            return work(conn)
-
-    return bookkeeping_attempts(db, attempt, autocommit_engine(bookkeeping_engine(db)))
 
 
 def bookkeeping_write(db: SQLAlchemy, write: Callable[[sa.Connection], Any], what: str) -> None:

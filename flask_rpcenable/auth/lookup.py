@@ -8,7 +8,7 @@ the calls of one multicall or batch share the read) and may stamp
 - :class:`UserLookup` reads the active user's primary key, name and stored
   key with one ``SELECT`` on the library's own pool (on SQLite compiled
   once and run on a raw connection, :mod:`.prepared`; on a database server
-  in autocommit mode, one round trip), and only for a
+  in autocommit mode), and only for a
   verified user hands the method an instance of the model, attached to the
   request's ``db.session`` without another query: the columns read are set,
   any other column loads from the database when first used, exactly as for
@@ -123,11 +123,10 @@ class UserLookup:
         """The row, from the library's own pool.
 
         On SQLite, SQL compiled once runs on the raw connection. A database
-        server gets the Core statement in autocommit mode: one round trip,
-        where a transaction would add ``BEGIN`` and the pool's ``ROLLBACK``
-        (two more), tried once more on a connection the server dropped. An
-        engine that echoes SQL gets the Core statement too, so that the
-        echo shows it.
+        server gets the Core statement in autocommit mode (no ``BEGIN``, and
+        no ``ROLLBACK`` when the connection goes back: fewer round trips),
+        tried once more on a connection the server dropped. An engine that
+        echoes SQL gets the Core statement too, so that the echo shows it.
         """
         engine = self._engine
         if engine is None:

@@ -89,9 +89,10 @@ class PreparedInsert:
             conn.execute(self.statement, [dict(zip(keys, row, strict=True)) for row in rows])
 
     def write_alone(self, engine: sa.Engine, rows: Sequence[Row]) -> None:
-        """Insert ``rows`` (one row, normally) on a connection of ``engine`` without a transaction.
+        """Insert ``rows`` with one statement on a connection of ``engine``.
 
-        For an autocommit engine, where one statement commits on its own.
+        For an autocommit engine: the statement commits on its own, with no
+        ``BEGIN`` and ``COMMIT`` around it.
         """
         with engine.connect() as conn:
             self.execute(conn, rows)

@@ -289,13 +289,13 @@ class CallLogger:
     def _write_rows(
         self, engine: sa.Engine, prepared: PreparedInsert, rows: list[tuple[Any, ...]]
     ) -> None:
-        """Send ``rows`` as one transaction, tried once more if worth it."""
+        """Send ``rows`` atomically (one transaction or one statement); retry once if worth it."""
         if prepared.local:
             parameters = prepared.parameters(rows)
             bookkeeping_attempts(self.db, lambda e: prepared.write_local(e, parameters), engine)
         elif len(rows) == 1:
-            # One INSERT is atomic on its own: in autocommit mode it is one
-            # round trip to the server instead of BEGIN, INSERT and COMMIT.
+            # One INSERT is atomic on its own: in autocommit mode no BEGIN and
+            # COMMIT go to the server around it.
             bookkeeping_attempts(
                 self.db, lambda e: prepared.write_alone(e, rows), autocommit_engine(engine)
             )
