@@ -29,6 +29,7 @@ from flask_rpcenable import RPCEnable
 from flask_rpcenable.auth import lookup, prepared, signing
 from flask_rpcenable.auth.users import BaseAPIUser, create_api_user, encrypt_api_key
 from flask_rpcenable.bookkeeping import bookkeeping_engine
+from flask_rpcenable.client.jsonrpc import JSONRPCPoint
 
 
 @pytest.fixture
@@ -191,6 +192,19 @@ def test_a_multicall_reads_each_user_once(tmp_path: Path, serve: Any, raw_reads:
     first, second = multi().results
     assert first == ["User alice says: x"] and second["faultCode"] == 406
     assert raw_reads == ["alice", "bob", "alice", "bob"]
+
+
+def test_a_json_rpc_batch_reads_its_user_once(
+    tmp_path: Path, serve: Any, raw_reads: list[str]
+) -> None:
+    env = make_env(tmp_path, serve=serve)
+    key = env.add_user("alice")
+    point = JSONRPCPoint(env.url + "/rpc/", auth=("alice", key), auth_scheme="v1")
+    with point, point.batch() as batch:
+        for word in ("a", "b", "c"):
+            batch.call("auth_echo", word)
+    assert batch.results == [f"User alice says: {word}" for word in ("a", "b", "c")]
+    assert raw_reads == ["alice"]
 
 
 def test_a_key_changed_inside_a_request_is_read_again(
