@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import secrets
-import threading
-import weakref
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -105,34 +103,27 @@ def _secrets_of(app: Flask) -> list[str | bytes]:
     return [primary, *[f for f in fallbacks if f]]
 
 
-#: Per app: its secrets and the cipher built from them, once.
-_ciphers: weakref.WeakKeyDictionary[Flask, tuple[tuple[Any, ...], MultiFernet]] = (
-    weakref.WeakKeyDictionary()
-)
-_cipher_lock = threading.Lock()
+#: Ciphers kept by :func:`key_cipher`, one per list of secrets (a few at most).
+CIPHER_CACHE_SIZE = 16
 
 
 def key_cipher(app: Flask | None = None) -> MultiFernet:
     """The :class:`~cryptography.fernet.MultiFernet` for API keys of ``app``.
 
-    The first secret encrypts; all of them decrypt. It is built once per app
-    (key derivation is the costly part) and again only when the configured
-    secrets change.
+    The first secret encrypts; all of them decrypt. It is built once per
+    list of secrets (key derivation is the costly part), so again only when
+    the configured secrets change.
 
     :raises MissingSecretError: when neither ``RPCENABLE_SECRET_KEY`` nor
         ``SECRET_KEY`` is set.
     """
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    found = tuple(_secrets_of(app))
-    cached = _ciphers.get(app)
-    if cached is not None and cached[0] == found:
-        return cached[1]
-    with _cipher_lock:
-        cached = _ciphers.get(app)
-        if cached is None or cached[0] != found:
-            cached = (found, MultiFernet([_fernet_for(s) for s in found]))
-            _ciphers[app] = cached
-    return cached[1]
+    return _cipher_for(tuple(_secrets_of(app)))
+
+
+@functools.lru_cache(maxsize=CIPHER_CACHE_SIZE)
+def _cipher_for(secret_list: tuple[str | bytes, ...]) -> MultiFernet:
+    return MultiFernet([_fernet_for(secret) for secret in secret_list])
 
 
 def encrypt_api_key(api_key: str, app: Flask | None = None) -> str:
@@ -146,8 +137,12 @@ def decrypt_api_key(token: str, app: Flask | None = None) -> str:
     :raises RuntimeError: when no configured secret decrypts it (the secret
         changed without the old one in the fallbacks).
     """
+    return _decrypt_with(key_cipher(app), token)
+
+
+def _decrypt_with(cipher: MultiFernet, token: str) -> str:
     try:
-        return key_cipher(app).decrypt(token.encode("ascii")).decode()
+        return cipher.decrypt(token.encode("ascii")).decode()
     except (InvalidToken, UnicodeError):
         raise RuntimeError(
             "An API key could not be decrypted: RPCENABLE_SECRET_KEY (or SECRET_KEY) changed "
@@ -157,8 +152,6 @@ def decrypt_api_key(token: str, app: Flask | None = None) -> str:
 
 #: Decrypted keys kept by :func:`decrypt_api_key_cached` (least recently used go first).
 KEY_CACHE_SIZE = 1024
-_key_cache: OrderedDict[tuple[tuple[Any, ...], str], str] = OrderedDict()
-_key_cache_lock = threading.Lock()
 
 
 def decrypt_api_key_cached(token: str, app: Flask | None = None) -> str:
@@ -171,18 +164,13 @@ def decrypt_api_key_cached(token: str, app: Flask | None = None) -> str:
     decrypted under the old list is found again. Failures are not kept.
     """
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    key = (tuple(_secrets_of(app)), token)
-    with _key_cache_lock:
-        api_key = _key_cache.get(key)
-        if api_key is not None:
-            _key_cache.move_to_end(key)
-            return api_key
-    api_key = decrypt_api_key(token, app)
-    with _key_cache_lock:
-        _key_cache[key] = api_key
-        if len(_key_cache) > KEY_CACHE_SIZE:
-            _key_cache.popitem(last=False)
-    return api_key
+    return _decrypt_under(tuple(_secrets_of(app)), token)
+
+
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
+def _decrypt_under(secret_list: tuple[str | bytes, ...], token: str) -> str:
+    """The key in ``token``, decrypted with the cipher of ``secret_list`` (failures not kept)."""
+    return _decrypt_with(_cipher_for(secret_list), token)
 
 
 # -- the model ---------------------------------------------------------------

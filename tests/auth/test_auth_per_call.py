@@ -66,7 +66,7 @@ def test_key_cache_is_bounded_and_keyed_by_secrets(env: AuthEnv) -> None:
         ]
         for token in tokens:
             users.decrypt_api_key_cached(token)
-        assert len(users._key_cache) <= users.KEY_CACHE_SIZE
+        assert users._decrypt_under.cache_info().currsize <= users.KEY_CACHE_SIZE
         # An entry belongs to the secrets it was decrypted under.
         env.app.config["RPCENABLE_SECRET_KEY"] = "another-secret-" * 3
         with pytest.raises(RuntimeError):

@@ -323,9 +323,12 @@ def test_admin_forms_need_csrf(tmp_path: Path) -> None:
         assert count.scalar_one() == 0
 
 
-def test_key_cipher_is_built_once_per_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_cipher_is_built_once_per_list_of_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from flask_rpcenable.auth import users
 
+    users._cipher_for.cache_clear()  # ciphers built by earlier tests
     built: list[object] = []
     original = users._fernet_for
 
