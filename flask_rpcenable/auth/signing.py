@@ -18,6 +18,7 @@ timestamp and the username, joined by ``"\\n"``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -77,27 +78,26 @@ class KeyedMacs:
     """Hex HMAC-SHA256 signatures, with the keyed state kept per key (at most ``size`` keys).
 
     Keying an HMAC hashes the key; copying a keyed one does not, so a key
-    seen before costs one hash of the message. Past ``size`` keys all are
-    dropped (and keyed again when next used).
+    seen before costs one hash of the message. The keyed states live in a
+    :func:`functools.lru_cache` of ``size`` (least recently used go first).
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._macs: dict[str, hmac.HMAC] = {}
+        self._keyed = functools.lru_cache(maxsize=size)(_keyed_mac)
 
     def hexdigest(self, key: str, message: bytes) -> str:
         """The lowercase hex HMAC-SHA256 of ``message`` under ``key``."""
-        mac = self._macs.get(key)
-        if mac is None:
-            if len(self._macs) >= self.size:
-                self._macs.clear()
-            mac = self._macs[key] = hmac.new(key.encode(), digestmod=hashlib.sha256)
-        mac = mac.copy()
+        mac = self._keyed(key).copy()
         mac.update(message)
         return mac.hexdigest()
 
     def __len__(self) -> int:
-        return len(self._macs)
+        return self._keyed.cache_info().currsize
+
+
+def _keyed_mac(key: str) -> hmac.HMAC:
+    return hmac.new(key.encode(), digestmod=hashlib.sha256)
 
 
 def generate_auth_args(username: str, api_key: str) -> tuple[str, int, str, str]:

@@ -297,7 +297,7 @@ def test_a_model_of_ones_own_on_both_databases(
 
 def test_keyed_macs_are_bounded(env: AuthEnv) -> None:
     authenticator = env.rpc.state(env.app).dispatcher.authenticator
-    authenticator._macs.size = 2
+    authenticator._macs = signing.KeyedMacs(size=2)
     for name in ("bob", "carol", "dave"):
         env.add_user(name)
         assert env.call_as(name) == f"User {name} says: x"
