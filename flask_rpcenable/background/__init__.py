@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from flask import Flask, current_app, has_app_context
 
 from ..cli import rpc_cli
-from .cli import prune_jobs_command, worker_command
+from .cli import fail_lost_jobs_command, prune_jobs_command, worker_command
 from .core import (
     Backend,
     Background,
@@ -179,6 +179,7 @@ def init_app(app: Flask, state: RPCState) -> None:
     )
     rpc_cli.add_command(worker_command)
     rpc_cli.add_command(prune_jobs_command)
+    rpc_cli.add_command(fail_lost_jobs_command)
 
 
 def make_backend(background: Background) -> Backend:

@@ -1,15 +1,20 @@
-"""``flask rpc worker``: run an RQ worker for the app's background jobs."""
+"""The background jobs' commands: ``flask rpc worker`` (an RQ worker), ``prune-jobs``
+and ``fail-lost-jobs`` (job records)."""
 
 from __future__ import annotations
 
+import datetime
 import logging
+import socket
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
 from ..cli import older_than_option, retention_or_fail
+from ..db import utcnow
 from .core import get_background
+from .mail import host_name
 
 
 @click.command("worker")
@@ -74,3 +79,45 @@ def prune_jobs_command(days: float | None) -> None:
     )
     count = background.records.prune(days)
     click.echo(f"Deleted {count} background job record(s) queued more than {days:g} days ago.")
+
+
+@click.command("fail-lost-jobs")
+@click.option(
+    "--host",
+    metavar="NAME",
+    help="A machine gone for good, named as job records show it (before ' (pid N)'): "
+    "its records still queued or running are marked failed.",
+)
+@older_than_option(
+    "Records queued more than this many days ago and still queued or running are "
+    "marked failed (with --host: only that machine's)."
+)
+@with_appcontext
+def fail_lost_jobs_command(host: str | None, days: float | None) -> None:
+    """Mark failed the job records a machine gone for good, or a long outage, left behind.
+
+    Each process marks failed, when it starts running jobs, the records that
+    dead processes of its own machine left queued or running; records of a
+    machine that never comes back, and of jobs that cannot still be running,
+    need this command.
+    """
+    if host is None and days is None:
+        raise click.UsageError("Give --host NAME, --older-than DAYS, or both.")
+    if host is not None and host == socket.gethostname():
+        raise click.UsageError(
+            f"{host} is this machine: records of its dead processes are marked failed by "
+            "the next process that runs jobs here, and its living processes may still run "
+            "theirs. Use --older-than DAYS for records queued long ago."
+        )
+    background = get_background(current_app._get_current_object())  # type: ignore[attr-defined]
+    criteria = [f"host {host}"] if host is not None else []
+    before = None
+    if days is not None:
+        before = utcnow() - datetime.timedelta(days=days)
+        criteria.append(f"queued more than {days:g} days ago")
+    why = (
+        f"Lost: declared lost with `flask rpc fail-lost-jobs` ({', '.join(criteria)}) "
+        f"by {host_name()}."
+    )
+    count = background.records.fail_lost(why, host=host, before=before)
+    click.echo(f"Marked {count} background job record(s) as failed ({', '.join(criteria)}).")

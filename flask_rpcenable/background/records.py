@@ -8,7 +8,9 @@ a failed write is tried once more, then logged, never raised into a worker.
 No record stays ``queued`` or ``running`` for ever: jobs left at shutdown are
 marked failed in one statement (:meth:`RecordWriter.abandon`), and the
 records a killed process left behind are marked failed by the next process
-on the same host that starts running jobs (:meth:`RecordWriter.sweep_dead`).
+on the same host that starts running jobs (:meth:`RecordWriter.sweep_dead`);
+those of a host gone for good, or queued long ago, by an operator with
+``flask rpc fail-lost-jobs`` (:meth:`RecordWriter.fail_lost`).
 """
 
 from __future__ import annotations
@@ -195,6 +197,35 @@ class RecordWriter:
         except Exception:
             report_write_failure(log, "the records of abandoned background jobs")
             return 0
+        return int(result.rowcount or 0)
+
+    def fail_lost(
+        self, why: str, *, host: str | None = None, before: datetime.datetime | None = None
+    ) -> int:
+        """Mark failed the records still queued or running that an operator declares lost.
+
+        For what no process can sweep (:meth:`sweep_dead` covers dead
+        processes of its own machine): the records of ``host``, a machine
+        gone for good (every process of it), and those queued before
+        ``before``, long enough ago that none can still be running. Given
+        both, a record must match both. ``why`` becomes their error.
+
+        :returns: how many records changed.
+        """
+        if host is None and before is None:
+            raise ValueError("give host, before or both")
+        table = self.model.__table__
+        where = [table.c.state.in_((QUEUED, RUNNING))]
+        if host is not None:
+            where.append(table.c.host.startswith(f"{host} (pid ", autoescape=True))
+        if before is not None:
+            where.append(table.c.queued_at < before)
+        statement = (
+            table.update()
+            .where(*where)
+            .values(state=FAILED, finished_at=utcnow(), error=cut_text(why, ERROR_LENGTH))
+        )
+        result = bookkeeping_transaction(self.db, lambda conn: conn.execute(statement))
         return int(result.rowcount or 0)
 
     def sweep_dead(self, backends: tuple[str, ...]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import socket
 import subprocess
 import sys
@@ -79,3 +80,51 @@ def test_records_of_dead_processes_are_marked_at_start(tmp_path: Any) -> None:
     assert rows["a"].state == rows["b"].state == "failed"
     assert "Lost" in rows["a"].error
     assert rows["c"].state == "running" and rows["d"].state == "running"
+
+
+def _states(app: Any) -> dict[str, Any]:
+    records = get_background(app).records
+    with app.app_context(), bookkeeping_engine(records.db).connect() as conn:
+        return {r.job_id: r for r in conn.execute(sa.select(records.model.__table__))}
+
+
+def test_an_operator_fails_the_records_of_a_machine_gone_for_good(tmp_path: Any) -> None:
+    app = _app(tmp_path)
+    records = get_background(app).records
+    long_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=3)
+    with app.app_context():
+        for job_id, host, state, queued_at in [
+            ("gone-run", "gone-box (pid 7)", "running", None),
+            ("gone-queued", "gone-box (pid 8)", "queued", None),
+            ("gone-done", "gone-box (pid 7)", "succeeded", None),
+            ("like-named", "gone-box-2 (pid 7)", "running", None),
+            ("old-elsewhere", "other-box (pid 9)", "running", long_ago),
+            ("new-elsewhere", "other-box (pid 9)", "running", None),
+        ]:
+            records.create(job_id, "x.y", "", "thread")
+            values = {"state": state, "host": host}
+            if queued_at is not None:
+                values["queued_at"] = queued_at
+            records.update(job_id, "x.y", **values)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["rpc", "fail-lost-jobs", "--host", "gone-box"])
+    assert result.exit_code == 0, result.output
+    assert "Marked 2 background job record(s) as failed (host gone-box)" in result.output
+    rows = _states(app)
+    assert rows["gone-run"].state == rows["gone-queued"].state == "failed"
+    assert "fail-lost-jobs" in rows["gone-run"].error and rows["gone-run"].finished_at
+    assert rows["gone-done"].state == "succeeded"  # finished records keep their state
+    assert rows["like-named"].state == "running"  # another machine whose name starts alike
+    result = runner.invoke(args=["rpc", "fail-lost-jobs", "--older-than", "1"])
+    assert result.exit_code == 0, result.output
+    rows = _states(app)
+    assert rows["old-elsewhere"].state == "failed"
+    assert rows["new-elsewhere"].state == rows["like-named"].state == "running"
+
+
+def test_fail_lost_jobs_needs_a_criterion_and_refuses_this_machine(tmp_path: Any) -> None:
+    runner = _app(tmp_path).test_cli_runner()
+    result = runner.invoke(args=["rpc", "fail-lost-jobs"])
+    assert result.exit_code == 2 and "--host NAME, --older-than DAYS" in result.output
+    result = runner.invoke(args=["rpc", "fail-lost-jobs", "--host", socket.gethostname()])
+    assert result.exit_code == 2 and "is this machine" in result.output
