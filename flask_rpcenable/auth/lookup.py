@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -51,6 +51,7 @@ LAST_LOGIN_INTERVAL = 60.0
 #: Users whose last stamp time is remembered; past it the memory is cleared
 #: (the next call of each then writes once more).
 _STAMPS_MAX = 100_000
+
 
 @dataclass(frozen=True, slots=True)
 class FoundUser:
@@ -116,7 +117,7 @@ class UserLookup:
         count = self._pk_count
         found = FoundUser(tuple(row[:count]), row[count], row[count + 1])
         if cache is not None:
-            cache.put(username, FoundUser(found.identity, found.username, found.token, True))
+            cache.put(username, replace(found, remembered=True))
         return found
 
     def _read(self, username: str) -> tuple[Any, ...] | None:

@@ -216,7 +216,6 @@ class NonceStore:
         self.timeout = timeout
         #: The client and key prefix of a Redis cache built by :func:`build_cache`.
         self._redis: tuple[Any, str] | None = _REDIS_CLIENTS.get(backend)
-        self._process = isinstance(backend, ProcessNonceCache)
         # FileSystemCache.add is check-then-set: serialise it in this process.
         self._lock: threading.Lock | None = (
             threading.Lock() if isinstance(backend, FileSystemCache) else None
@@ -231,8 +230,6 @@ class NonceStore:
     def add(self, username: str, nonce: str) -> bool:
         """Record the nonce; ``False`` when it was already recorded."""
         key = self.key(username, nonce)
-        if self._process:
-            return self.backend.add_nonce(key, self.timeout)
         if self._redis is not None:
             # SET NX EX: one atomic command, the expiry included (cachelib's
             # add() is SETNX, then EXPIRE).

@@ -64,13 +64,6 @@ class ProcessNonceCache(BaseCache):
         kwargs["threshold"] = config["CACHE_THRESHOLD"]
         return cls(*args, **kwargs)
 
-    def add_nonce(self, key: str, seconds: int) -> bool:
-        """``add(key, "1", timeout=seconds)``, doing only what a nonce needs.
-
-        :returns: ``False`` when ``key`` is there and has not expired.
-        """
-        return self.add(key, "1", timeout=seconds)
-
     def get(self, key: str) -> Any:
         with self._lock:
             entry = self._live(key, self.clock())

@@ -34,7 +34,7 @@ import hmac
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -317,7 +317,7 @@ class HMACAuthenticator:
         if found is None or not matches:
             raise RPCError(AUTH_FAILED, MSG_FAILED)
         if not found.remembered:
-            found = FoundUser(found.identity, found.username, found.token, remembered=True)
+            found = replace(found, remembered=True)
         found_in_request[(model, username)] = found
         return lookup.instance(found)
 

@@ -323,17 +323,15 @@ class CallLogger:
     def prune(self, days: float) -> tuple[int, int]:
         """Delete rows older than ``days``; return (incoming, outgoing) counts deleted."""
         cutoff = utcnow() - datetime.timedelta(days=days)
-        counts = []
 
-        def delete(conn: sa.Connection) -> None:
-            counts.clear()  # a second try starts over
-            for model in self.models:
-                table = model.__table__
-                result = conn.execute(table.delete().where(table.c.created_at < cutoff))
-                counts.append(result.rowcount or 0)
+        def delete(conn: sa.Connection) -> list[int]:
+            return [
+                conn.execute(table.delete().where(table.c.created_at < cutoff)).rowcount or 0
+                for table in (model.__table__ for model in self.models)
+            ]
 
-        bookkeeping_transaction(self.db, delete)
-        return counts[0], counts[1]
+        incoming, outgoing = bookkeeping_transaction(self.db, delete)
+        return incoming, outgoing
 
 
 def get_logger(app: Flask | None = None) -> CallLogger | None:

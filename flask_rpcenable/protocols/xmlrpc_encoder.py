@@ -59,11 +59,9 @@ def _escape(text: str) -> str:
 
     :raises _UnsendableText: for characters XML 1.0 cannot carry at all.
     """
-    if text.isascii() and text.isprintable():  # the usual text: no CR, nothing invalid
-        if "&" in text or "<" in text or ">" in text:
-            return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        return text
-    if _INVALID_XML_CHARS.search(text):
+    # The usual text is printable ASCII: no CR, nothing invalid, no pattern to run.
+    plain = text.isascii() and text.isprintable()
+    if not plain and _INVALID_XML_CHARS.search(text):
         raise _UnsendableText("characters XML 1.0 cannot carry")
     if "&" in text:
         text = text.replace("&", "&amp;")
@@ -71,7 +69,7 @@ def _escape(text: str) -> str:
         text = text.replace("<", "&lt;")
     if ">" in text:
         text = text.replace(">", "&gt;")
-    if "\r" in text:
+    if not plain and "\r" in text:
         text = text.replace("\r", "&#13;")
     return text
 

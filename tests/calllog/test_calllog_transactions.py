@@ -72,6 +72,13 @@ def test_database_down_postgresql(
     assert any("writing the record of RPC call 'echo' failed" in m for m in messages)
 
 
+def _incoming_rows(engine: sa.Engine, log: Any) -> int:
+    """The incoming rows committed now, read on a connection of the test's own engine."""
+    with engine.connect() as conn:
+        table = log.IncomingCall.__table__
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
 def test_row_is_committed_before_the_response(
     db_url: str, make_log_app: MakeLogApp, serve: Any
 ) -> None:
@@ -82,12 +89,7 @@ def test_row_is_committed_before_the_response(
     try:
         for i in range(3):
             assert proxy.echo(str(i)) == f"Server says: {i}"
-            # Read from a connection of our own, right after the response.
-            with engine.connect() as conn:
-                count = conn.execute(
-                    sa.select(sa.func.count()).select_from(log.IncomingCall.__table__)
-                ).scalar_one()
-            assert count == i + 1
+            assert _incoming_rows(engine, log) == i + 1
     finally:
         proxy("close")()
         engine.dispose()
@@ -149,10 +151,6 @@ def test_multicall_rows_are_committed_before_the_response(
         for i in range(5):
             multi.echo(str(i))
         assert list(multi()) == [f"Server says: {i}" for i in range(5)]
-        with engine.connect() as conn:
-            count = conn.execute(
-                sa.select(sa.func.count()).select_from(log.IncomingCall.__table__)
-            ).scalar_one()
-        assert count == 6
+        assert _incoming_rows(engine, log) == 6
     finally:
         engine.dispose()
